@@ -1,0 +1,118 @@
+// The one place where libc is opened. Every FFI symbol the agent uses is declared here, so the
+// whole unsafe surface can be read in one screen. Everything above `native/` sees typed helpers only.
+//
+// Facts behind the choices (see shared/reference/bun-runtime.md §5):
+// - `ssize_t` results are declared `i64` and wrapped in Number();
+// - errno is read through `__errno_location()` right after the failing call, on the same thread;
+// - TypedArrays are passed straight through as `ptr` arguments.
+import { dlopen, FFIType, read, type Pointer } from "bun:ffi";
+
+const { i32, i64, u32, u64, ptr, cstring } = FFIType;
+
+const symbols = {
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, ptr, u32], returns: i32 },
+  connect: { args: [i32, ptr, u32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, ptr, ptr], returns: i32 },
+  getsockname: { args: [i32, ptr, ptr], returns: i32 },
+  send: { args: [i32, ptr, u64, i32], returns: i64 },
+  sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
+  recv: { args: [i32, ptr, u64, i32], returns: i64 },
+  open: { args: [cstring, i32, i32], returns: i32 },
+  read: { args: [i32, ptr, u64], returns: i64 },
+  write: { args: [i32, ptr, u64], returns: i64 },
+  close: { args: [i32], returns: i32 },
+  fcntl: { args: [i32, i32, i32], returns: i32 },
+  poll: { args: [ptr, u64, i32], returns: i32 },
+  uname: { args: [ptr], returns: i32 },
+  getpid: { args: [], returns: i32 },
+  clock_gettime: { args: [i32, ptr], returns: i32 },
+  timerfd_create: { args: [i32, i32], returns: i32 },
+  timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
+  statvfs: { args: [cstring, ptr], returns: i32 },
+  __errno_location: { args: [], returns: ptr },
+} as const;
+
+/** Candidate sonames: glibc first, then musl (its libc is the dynamic loader itself). */
+function libcCandidates(): string[] {
+  const arch = process.arch === "arm64" ? "aarch64" : "x86_64";
+  return ["libc.so.6", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`, "libc.so"];
+}
+
+function openLibc() {
+  const tried: string[] = [];
+  for (const name of libcCandidates()) {
+    try {
+      return dlopen(name, symbols);
+    } catch (e) {
+      tried.push(`${name}: ${(e as Error).message}`);
+    }
+  }
+  throw new Error(`cannot load the C library through bun:ffi (tried ${tried.join("; ")})`);
+}
+
+let lib: ReturnType<typeof openLibc> | undefined;
+
+/** The libc symbol table, opened on first use (so `--help` never touches FFI). */
+export function libc(): ReturnType<typeof openLibc>["symbols"] {
+  lib ??= openLibc();
+  return lib.symbols;
+}
+
+/** errno of the last failing call on this thread. */
+export function errno(): number {
+  return read.i32(libc().__errno_location() as Pointer, 0);
+}
+
+// Linux errno numbers the agent names in messages and decisions (x86-64 and arm64 share them).
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
+  13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR",
+  21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 28: "ENOSPC", 29: "ESPIPE", 32: "EPIPE",
+  38: "ENOSYS", 61: "ENODATA", 88: "ENOTSOCK", 93: "EPROTONOSUPPORT", 97: "EAFNOSUPPORT",
+  104: "ECONNRESET", 105: "ENOBUFS", 110: "ETIMEDOUT", 111: "ECONNREFUSED", 125: "ECANCELED",
+};
+
+export function errnoName(n: number): string {
+  return ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+/** A failed libc call: `code` is the errno name (`ENOENT`), `call` says what was attempted. */
+export class SystemError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    readonly code: string = errnoName(errno),
+  ) {
+    super(`${call}: ${code}`);
+    this.name = "SystemError";
+  }
+}
+
+/** Returns `ret` when it is not negative, else throws a SystemError carrying errno. */
+export function check(ret: number | bigint, call: string): number {
+  const n = Number(ret);
+  if (n < 0) throw new SystemError(call, errno());
+  return n;
+}
+
+/** A NUL-terminated C string for `cstring` arguments. */
+export function cstr(s: string): Buffer {
+  return Buffer.from(`${s}\0`, "utf8");
+}
+
+export const O_RDONLY = 0;
+export const O_RDWR = 2;
+export const O_NONBLOCK = 0x800;
+export const O_CLOEXEC = 0x80000;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0x80000;
+export const SOCK_NONBLOCK = 0x800;
+export const AF_UNIX = 1;
+export const AF_NETLINK = 16;
+export const SOL_SOCKET = 1;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;

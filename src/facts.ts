@@ -1,0 +1,87 @@
+// Facts: what the collectors know about the guest. Plain data, no behaviour: schemas turn a
+// Facts snapshot into the xenstore tree, so everything a schema needs must be here.
+
+/** The agent itself. */
+export interface AgentFacts {
+  /** Semantic version baked in at build time, e.g. `1.2.3` or `1.3.0-rc.1`. */
+  version: string;
+}
+
+/** From os-release and uname. */
+export interface OsFacts {
+  /** os-release `ID`, lower case (`debian`, `ubuntu`, `talos`…); `linux` when unknown. */
+  id: string;
+  /** os-release `NAME`, e.g. `Debian GNU/Linux`; empty when unknown. */
+  name: string;
+  /** os-release `PRETTY_NAME`, else NAME + VERSION, else `Linux`. */
+  prettyName: string;
+  /** os-release `VERSION_ID` kept as text (`22.04`, `12`, `3.19.1`); empty when absent. */
+  versionId: string;
+  /** Kernel release (`uname -r`). */
+  kernelRelease: string;
+}
+
+/** From /proc/meminfo, in KiB. */
+export interface MemoryFacts {
+  totalKiB: number;
+  /** MemAvailable, or MemFree on kernels without it (< 3.14). */
+  freeKiB: number;
+}
+
+export interface HostFacts {
+  /** The short host name (first label). */
+  hostName: string;
+  /** DNS domain when the host name is a FQDN (`example.org`); empty otherwise. */
+  domain: string;
+}
+
+/** How the toolstack knows an interface. */
+export type Toolstack =
+  | { kind: "vif"; id: number }
+  | { kind: "sriov-vf"; id: number }
+  | { kind: "none" };
+
+export type AddressScope = "global" | "site" | "link" | "host" | "nowhere";
+
+export interface NetAddress {
+  family: "ipv4" | "ipv6";
+  /** Dotted quad for IPv4; RFC 5952 text for IPv6 (lower case, `::` compression, no zone). */
+  address: string;
+  prefixLength: number;
+  scope: AddressScope;
+  /** IPv6 privacy (RFC 4941) address. */
+  temporary: boolean;
+  deprecated: boolean;
+  tentative: boolean;
+  dadfailed: boolean;
+}
+
+export interface NetInterface {
+  ifindex: number;
+  name: string;
+  /** `aa:bb:cc:dd:ee:ff`, lower case; null when the link has no hardware address. */
+  mac: string | null;
+  /** ifindex of the bridge/bond this interface is enslaved to, or null. */
+  master: number | null;
+  /** Kernel operational state, lower case: `up`, `down`, `unknown`, `dormant`, `lowerlayerdown`… */
+  operstate: string;
+  toolstack: Toolstack;
+  /** The interface's own addresses, as the kernel reports them (no policy applied). */
+  addresses: NetAddress[];
+}
+
+export interface NetworkFacts {
+  /** Every link the kernel reports, sorted by ifindex. */
+  interfaces: NetInterface[];
+}
+
+/** A full snapshot. A slice is absent until its collector has produced it once. */
+export interface Facts {
+  agent: AgentFacts;
+  os?: OsFacts;
+  memory?: MemoryFacts;
+  host?: HostFacts;
+  network?: NetworkFacts;
+}
+
+export type FactKey = Exclude<keyof Facts, "agent">;
