@@ -1,0 +1,20 @@
+// The logging interface every module takes. A consola instance satisfies it; tests pass
+// `collectingLogger()` (test/support) or `silentLogger`.
+export interface Logger {
+  error(message: unknown, ...args: unknown[]): void;
+  warn(message: unknown, ...args: unknown[]): void;
+  info(message: unknown, ...args: unknown[]): void;
+  debug(message: unknown, ...args: unknown[]): void;
+  /** A logger whose lines are prefixed by `tag` (`netlink`, `xenstore`, `publisher`…). */
+  withTag(tag: string): Logger;
+}
+
+const ignore = (): void => {};
+
+export const silentLogger: Logger = {
+  error: ignore,
+  warn: ignore,
+  info: ignore,
+  debug: ignore,
+  withTag: () => silentLogger,
+};
