@@ -5,6 +5,8 @@
 export interface AgentFacts {
   /** Semantic version baked in at build time, e.g. `1.2.3` or `1.3.0-rc.1`. */
   version: string;
+  /** Build number baked in at build time (commit count of the source tree; 0 when unknown). */
+  build: number;
 }
 
 /** From os-release and uname. */

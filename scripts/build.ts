@@ -1,0 +1,92 @@
+#!/usr/bin/env bun
+// Builds the agent into single executables.
+//
+//   bun scripts/build.ts                    dist/xen-guest-agent for this machine
+//   bun scripts/build.ts --target linux-arm64-musl [--target …]
+//   bun scripts/build.ts --all              every release target, plus dist/SHA256SUMS
+//
+// A root daemon must not load code from its working directory, so bunfig.toml and .env
+// autoloading are off (bun-runtime.md §6). Never strip the result: strip removes the `.bun`
+// section and leaves plain `bun` behind.
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+
+export const TARGETS = {
+  "linux-x64": "bun-linux-x64",
+  "linux-x64-baseline": "bun-linux-x64-baseline",
+  "linux-arm64": "bun-linux-arm64",
+  "linux-x64-musl": "bun-linux-x64-musl",
+  "linux-arm64-musl": "bun-linux-arm64-musl",
+} as const;
+type TargetName = keyof typeof TARGETS;
+
+const repo = join(import.meta.dir, "..");
+/** The xenbus reader runs in a Worker, which a compiled binary only has if it is an entrypoint. */
+const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts"].filter((p) => existsSync(join(repo, p)));
+
+function buildNumber(): number {
+  if (process.env.BUILD_NUMBER && /^\d+$/.test(process.env.BUILD_NUMBER)) return Number(process.env.BUILD_NUMBER);
+  const git = Bun.spawnSync(["git", "rev-list", "--count", "HEAD"], { cwd: repo, stderr: "ignore" });
+  const n = Number(git.stdout.toString().trim());
+  return git.exitCode === 0 && Number.isSafeInteger(n) ? n : 0;
+}
+
+function compile(outfile: string, target: string | undefined): void {
+  const args = [
+    "build", "--compile", ...ENTRYPOINTS, "--outfile", outfile,
+    "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
+    `--define=__BUILD_NUMBER__=${buildNumber()}`,
+    ...(target ? [`--target=${target}`] : []),
+  ];
+  const r = Bun.spawnSync([process.execPath, ...args], { cwd: repo, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) {
+    process.stderr.write(r.stdout.toString() + r.stderr.toString());
+    throw new Error(`bun build failed for ${target ?? "host"} (exit ${r.exitCode})`);
+  }
+}
+
+function sha256(file: string): string {
+  return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+function main(argv: string[]): void {
+  const outDir = join(repo, "dist");
+  mkdirSync(outDir, { recursive: true });
+  const wanted: TargetName[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--all") wanted.push(...(Object.keys(TARGETS) as TargetName[]));
+    else if (a === "--target") {
+      const t = argv[++i] as TargetName;
+      if (!(t in TARGETS)) throw new Error(`unknown target '${t}' (known: ${Object.keys(TARGETS).join(", ")})`);
+      wanted.push(t);
+    } else throw new Error(`unknown argument '${a}' (use --target NAME or --all)`);
+  }
+  const built: string[] = [];
+  if (wanted.length === 0) {
+    const out = join(outDir, "xen-guest-agent");
+    compile(out, undefined);
+    built.push(out);
+  }
+  for (const t of wanted) {
+    const out = join(outDir, `xen-guest-agent-${t}`);
+    compile(out, TARGETS[t]);
+    built.push(out);
+  }
+  if (wanted.length > 0) {
+    const sums = built.map((f) => `${sha256(f)}  ${basename(f)}`).join("\n");
+    writeFileSync(join(outDir, "SHA256SUMS"), `${sums}\n`);
+  }
+  for (const f of built) console.log(`${basename(f).padEnd(36)} ${(statSync(f).size / 2 ** 20).toFixed(1)} MiB`);
+  if (wanted.length > 0) console.log(`SHA256SUMS written to ${join("dist", "SHA256SUMS")}`);
+}
+
+if (import.meta.main) {
+  try {
+    main(process.argv.slice(2));
+  } catch (e) {
+    console.error(`build: ${(e as Error).message}`);
+    process.exit(1);
+  }
+}

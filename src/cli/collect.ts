@@ -1,0 +1,56 @@
+// `xen-guest-agent collect`: gather every fact once, print it, exit.
+import { defineCommand } from "citty";
+import { TreeBuilder } from "../agent.ts";
+import { collectStaticFacts } from "../collectors/index.ts";
+import { OPTIONS, resolveConfig } from "../config.ts";
+import type { Facts } from "../facts.ts";
+import { HostRoot } from "../host-root.ts";
+import { createLogger } from "../log.ts";
+import { collectNetworkOnce } from "../network/collector.ts";
+import { argsFor, parseStrict } from "./args.ts";
+
+const COLLECT_OPTIONS = OPTIONS.filter((o) => ["root", "schema", "extended", "include", "exclude", "link-local", "loglevel"].includes(o.flag));
+
+export const collectDef = defineCommand({
+  meta: { name: "collect", description: "Gather every fact once, print it with the keys it would publish, and exit" },
+  args: {
+    json: { type: "boolean", description: "Print the facts and keys as JSON" },
+    ...argsFor(COLLECT_OPTIONS),
+  },
+});
+
+export async function collectMain(rawArgs: string[]): Promise<number> {
+  const { values } = parseStrict(rawArgs, collectDef.args as never);
+  const { config } = resolveConfig({ cli: values, env: process.env });
+  const { logger: log } = createLogger({ level: config.loglevel === "info" ? "warn" : config.loglevel, stderr: true });
+  const root = new HostRoot(config.root);
+  const facts: Facts = collectStaticFacts(root);
+  try {
+    facts.network = await collectNetworkOnce(root, log.withTag("netlink"));
+  } catch (e) {
+    log.warn(`network facts unavailable: ${(e as Error).message}`);
+  }
+  const tree = new TreeBuilder(config).build(facts);
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ facts, keys: Object.fromEntries(tree) }, null, 2)}\n`);
+    return 0;
+  }
+  process.stdout.write(renderText(facts, tree, config.schema));
+  return 0;
+}
+
+function renderText(facts: Facts, tree: Map<string, string>, schema: string): string {
+  const lines: string[] = [];
+  lines.push(`agent     xen-guest-agent ${facts.agent.version} (build ${facts.agent.build})`);
+  if (facts.os) lines.push(`os        ${facts.os.prettyName} [id ${facts.os.id}, version ${facts.os.versionId || "unknown"}], kernel ${facts.os.kernelRelease}`);
+  if (facts.memory) lines.push(`memory    ${facts.memory.totalKiB} KiB total, ${facts.memory.freeKiB} KiB available`);
+  if (facts.host) lines.push(`host      ${facts.host.hostName}${facts.host.domain ? ` (domain ${facts.host.domain})` : ""}`);
+  for (const i of facts.network?.interfaces ?? []) {
+    const ts = i.toolstack.kind === "none" ? "" : ` ${i.toolstack.kind} ${i.toolstack.id}`;
+    lines.push(`interface ${i.name} #${i.ifindex}${ts} ${i.mac ?? "-"} ${i.operstate}`);
+    for (const a of i.addresses) lines.push(`            ${a.address}/${a.prefixLength} ${a.scope}`);
+  }
+  lines.push("", `keys (${schema} schema):`);
+  for (const [k, v] of tree) lines.push(`  ${k} = ${v}`);
+  return `${lines.join("\n")}\n`;
+}

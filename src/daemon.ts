@@ -1,0 +1,63 @@
+// The running agent: collectors feeding the pipeline until stopped.
+import { Agent, staleSubtrees } from "./agent.ts";
+import { collectStaticFacts } from "./collectors/index.ts";
+import { collectHost } from "./collectors/hostname.ts";
+import { collectMemory } from "./collectors/meminfo.ts";
+import type { AgentConfig } from "./config.ts";
+import type { HostRoot } from "./host-root.ts";
+import type { Logger } from "./logger.ts";
+import { NetworkCollector } from "./network/collector.ts";
+import type { PublishTarget } from "./publish/publisher.ts";
+
+export interface DaemonOptions {
+  config: AgentConfig;
+  log: Logger;
+  root: HostRoot;
+  target: PublishTarget;
+}
+
+export class Daemon {
+  readonly agent: Agent;
+  private readonly network: NetworkCollector;
+  private memoryTimer: ReturnType<typeof setInterval> | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: DaemonOptions) {
+    const { config, log, root, target } = opts;
+    this.agent = new Agent({ config, facts: collectStaticFacts(root), target, log });
+    this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs });
+  }
+
+  /** Starts the collectors and resolves after the first full publish. */
+  async start(): Promise<void> {
+    const { config, log, root, target } = this.opts;
+    // A previous run's interfaces may be gone: their keys are rebuilt from scratch.
+    for (const path of staleSubtrees(config.schema)) {
+      await target.rm(path).catch((e: Error & { code?: string }) => {
+        if (e.code !== "ENOENT") log.warn(`could not remove stale ${path}: ${e.message}`);
+      });
+    }
+    try {
+      this.agent.update("network", await this.network.start());
+      this.network.onChange((facts) => this.agent.update("network", facts));
+    } catch (e) {
+      log.error(`network facts unavailable: ${(e as Error).message}`);
+    }
+    this.agent.schedule();
+    await this.agent.idle();
+    // The only timer: memory has no event source. Only changed values are written.
+    this.memoryTimer = setInterval(() => {
+      this.agent.update("memory", collectMemory(root));
+      this.agent.update("host", collectHost(root));
+    }, config.memoryInterval * 1000);
+  }
+
+  /** Stops collecting and waits for the publish in flight. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.memoryTimer);
+    this.network.stop();
+    await this.agent.idle();
+  }
+}

@@ -1,0 +1,102 @@
+import { describe, expect, test } from "bun:test";
+import { asctime, Publisher } from "../../src/publish/publisher.ts";
+import { silentLogger } from "../../src/logger.ts";
+import { RecordingTarget } from "../support/recording-target.ts";
+
+const tree = (o: Record<string, string>) => new Map(Object.entries(o));
+const NOW = new Date(2026, 0, 2, 15, 4, 5);
+
+function publisher(target: RecordingTarget, warnings: string[] = []) {
+  const log = { ...silentLogger, warn: (m: unknown) => void warnings.push(String(m)), withTag: () => log };
+  return new Publisher(target, { log, heartbeatKey: "data/updated", quietKeys: ["data/meminfo_free"], now: () => NOW });
+}
+
+describe("Publisher", () => {
+  test("first publish writes everything, then data/updated; a repeat writes nothing", async () => {
+    const t = new RecordingTarget();
+    const p = publisher(t);
+    const desired = tree({ "data/meminfo_free": "5", "attr/vif/0": "" });
+    await p.publish(desired);
+    expect(t.take()).toEqual(["+ data/meminfo_free = 5", "+ attr/vif/0 = ", "+ data/updated = Fri Jan  2 15:04:05 2026"]);
+    await p.publish(desired);
+    expect(t.take()).toEqual([]);
+  });
+
+  test("a change to meminfo_free alone does not move data/updated", async () => {
+    const t = new RecordingTarget();
+    const p = publisher(t);
+    await p.publish(tree({ "data/meminfo_free": "5", "data/os_name": "x" }));
+    t.take();
+    await p.publish(tree({ "data/meminfo_free": "6", "data/os_name": "x" }));
+    expect(t.take()).toEqual(["+ data/meminfo_free = 6"]);
+    await p.publish(tree({ "data/meminfo_free": "6", "data/os_name": "y" }));
+    expect(t.take()).toEqual(["+ data/os_name = y", "+ data/updated = Fri Jan  2 15:04:05 2026"]);
+  });
+
+  test("EACCES on control/: warned once, never retried until a reset", async () => {
+    const t = new RecordingTarget();
+    t.refuse.set("control", "EACCES");
+    const warnings: string[] = [];
+    const p = publisher(t, warnings);
+    const desired = tree({ "control/feature-balloon": "1", "data/a": "1" });
+    await p.publish(desired);
+    await p.publish(tree({ "control/feature-balloon": "1", "data/a": "2" }));
+    expect(t.log.filter((l) => l.includes("control/")).length).toBe(1);
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toContain("read-only for guests");
+    p.reset();
+    t.take();
+    await p.publish(desired);
+    expect(t.take().filter((l) => l.includes("control/")).length).toBe(1);
+  });
+
+  test("quota errors: what fits is published, the rest logged and not retried until something is freed", async () => {
+    const t = new RecordingTarget();
+    t.refuse.set("attr/vif/0/ipv4/2", "EQUOTA");
+    const warnings: string[] = [];
+    const p = publisher(t, warnings);
+    const desired = tree({ "attr/vif/0/ipv4/0": "a", "attr/vif/0/ipv4/1": "b", "attr/vif/0/ipv4/2": "c" });
+    const r = await p.publish(desired);
+    expect(r).toMatchObject({ writes: 3, refused: 1 }); // two addresses and data/updated
+    expect(t.store.get("attr/vif/0/ipv4/1")).toBe("b");
+    expect(warnings.join()).toContain("quota");
+    t.take();
+    await p.publish(desired);
+    expect(t.take()).toEqual([]);
+    // freeing a key lets the refused one be tried again
+    t.refuse.clear();
+    await p.publish(tree({ "attr/vif/0/ipv4/0": "a", "attr/vif/0/ipv4/2": "c" }));
+    await p.publish(tree({ "attr/vif/0/ipv4/0": "a", "attr/vif/0/ipv4/2": "c" }));
+    expect(t.store.get("attr/vif/0/ipv4/2")).toBe("c");
+  });
+
+  test("EAGAIN is retried", async () => {
+    const t = new RecordingTarget();
+    t.eagain.set("data/a", 2);
+    const p = publisher(t);
+    await p.publish(tree({ "data/a": "1" }));
+    expect(t.store.get("data/a")).toBe("1");
+  });
+
+  test("a removed key whose parent is already gone counts as removed", async () => {
+    const t = new RecordingTarget();
+    const p = publisher(t);
+    await p.publish(tree({ "data/x": "1" }));
+    t.refuse.set("data/x", "ENOENT");
+    await p.publish(new Map());
+    expect(p.written().has("data/x")).toBe(false);
+  });
+
+  test("a lost connection aborts the batch", async () => {
+    const t = new RecordingTarget();
+    t.write = async () => {
+      throw new Error("connection lost");
+    };
+    await expect(publisher(t).publish(tree({ "data/a": "1" }))).rejects.toThrow("connection lost");
+  });
+});
+
+test("asctime pads the day with a space, like C", () => {
+  expect(asctime(new Date(2006, 0, 2, 15, 4, 5))).toBe("Mon Jan  2 15:04:05 2006");
+  expect(asctime(new Date(2026, 10, 22, 1, 2, 3))).toBe("Sun Nov 22 01:02:03 2026");
+});
