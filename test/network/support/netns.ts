@@ -51,7 +51,7 @@ export class TestNetns {
   }
 
   /** The kernel's links and addresses in NetworkFacts form (toolstack left out). */
-  oracle(): Comparable {
+  oracle(): unknown[] {
     const p = Bun.spawnSync(["ip", "-n", this.name, "-j", "addr", "show"], { stderr: "pipe" });
     if (p.exitCode !== 0) throw new Error(`ip -j addr failed: ${p.stderr.toString()}`);
     const links = JSON.parse(p.stdout.toString()) as IpLink[];
