@@ -1,0 +1,220 @@
+// Request/reply multiplexing over one transport: many requests in flight, replies matched by
+// req_id (xs_wire.h allows any order), watch events handed to one listener, per-request timeouts,
+// and a single "connection lost" signal that fails everything in flight.
+import type { Logger } from "../logger.ts";
+import {
+  decodeError,
+  encodeMessage,
+  initialParserState,
+  MsgType,
+  parse,
+  PAYLOAD_MAX,
+  typeName,
+  type Message,
+  type Parsed,
+  type ParserState,
+} from "./codec.ts";
+import {
+  XenstoreConnectionError,
+  XenstoreError,
+  XenstoreProtocolError,
+  XenstoreTimeoutError,
+} from "./errors.ts";
+import type { Transport } from "./transport.ts";
+
+interface Pending {
+  type: number;
+  /** The encoded request while it waits for a free slot; undefined once written. */
+  unsent: Uint8Array | undefined;
+  path: string | undefined;
+  resolve(payload: Uint8Array): void;
+  reject(err: Error): void;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export interface ConnectionOptions {
+  timeoutMs: number;
+  log: Logger;
+  /** A WATCH_EVENT arrived (payload `path\0token\0`, still encoded). */
+  onWatchEvent(payload: Uint8Array): void;
+  /** The connection is gone; called once, after every pending request has been failed. */
+  onLost(err: Error): void;
+  /** Requests written and not yet answered; more wait in order. Default 32. */
+  maxInFlight?: number;
+}
+
+/**
+ * Why a window: a Unix socket accounts ~1 KiB of buffer per small write, so a few hundred
+ * pipelined requests fill it; the next write() would then block the event loop while the peer
+ * (xsshim-guest, or xenstored itself) blocks writing replies we are not reading: a deadlock,
+ * seen with 1000 pipelined writes. C xenstored also stops reading a domain's ring after 20
+ * outstanding requests (quota-outstanding), so a deeper pipeline buys nothing.
+ */
+const DEFAULT_MAX_IN_FLIGHT = 32;
+
+/** Oversized replies beyond this are not skipped but taken as a desynchronised stream. */
+const RESYNC_LIMIT = 1 << 20;
+
+export class Connection {
+  private parser: ParserState = initialParserState;
+  private readonly pending = new Map<number, Pending>();
+  /** req_ids waiting for a slot, oldest first. */
+  private readonly queue: number[] = [];
+  private written = 0;
+  private nextReqId = 1;
+  private dead: Error | undefined;
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly opts: ConnectionOptions,
+  ) {
+    transport.open({
+      data: (chunk) => this.receive(chunk),
+      closed: (err) => this.fail(new XenstoreConnectionError(`${transport.name}: ${err.message}`, { cause: err })),
+    });
+  }
+
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends one request; resolves with the reply payload, rejects with a typed error. */
+  request(type: number, payload: Uint8Array, txId = 0, path?: string): Promise<Uint8Array> {
+    if (this.dead) return Promise.reject(this.dead);
+    const reqId = this.allocateReqId();
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage({ type, reqId, txId, payload });
+    } catch (e) {
+      // Refused before sending: xenstored would kill a connection that sent > 4096 bytes.
+      if (payload.length > PAYLOAD_MAX) return Promise.reject(new XenstoreError("E2BIG", typeName(type), path));
+      return Promise.reject(new XenstoreProtocolError((e as Error).message));
+    }
+    return new Promise<Uint8Array>((resolve, reject) => {
+      const p: Pending = { type, unsent: bytes, path, resolve, reject, timer: undefined };
+      if (this.opts.timeoutMs > 0 && Number.isFinite(this.opts.timeoutMs)) {
+        p.timer = setTimeout(() => {
+          this.settle(reqId);
+          const where = path === undefined ? "" : ` ${path}`;
+          reject(new XenstoreTimeoutError(`${typeName(type)}${where}: no reply within ${this.opts.timeoutMs} ms`));
+        }, this.opts.timeoutMs);
+      }
+      this.pending.set(reqId, p);
+      this.queue.push(reqId);
+      this.flush();
+    });
+  }
+
+  /** Closes the transport and fails what is in flight. Does not signal onLost: the caller chose this. */
+  close(): void {
+    if (this.dead) return;
+    this.dead = new XenstoreConnectionError(`${this.transport.name}: connection closed`);
+    this.transport.close();
+    this.rejectAll(this.dead);
+  }
+
+  // --- internal ---
+
+  /** Writes queued requests while the window has room; a write failure kills the connection. */
+  private flush(): void {
+    const max = this.opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    while (!this.dead && this.written < max && this.queue.length > 0) {
+      const p = this.pending.get(this.queue.shift()!);
+      if (!p?.unsent) continue; // timed out while queued
+      const bytes = p.unsent;
+      p.unsent = undefined;
+      this.written++;
+      try {
+        this.transport.write(bytes);
+      } catch (e) {
+        const err = e instanceof XenstoreConnectionError ? e : new XenstoreConnectionError(String(e), { cause: e });
+        this.fail(err);
+      }
+    }
+  }
+
+  private allocateReqId(): number {
+    // req_id is any uint32 the client likes; skip ids still in flight after a wrap-around.
+    for (;;) {
+      const id = this.nextReqId;
+      this.nextReqId = (this.nextReqId + 1) >>> 0;
+      if (!this.pending.has(id)) return id;
+    }
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.dead) return;
+    const { state, items } = parse(this.parser, chunk);
+    this.parser = state;
+    for (const item of items) {
+      try {
+        this.dispatch(item);
+      } catch (e) {
+        // A listener threw: that is its bug, not the connection's. Log and keep going.
+        this.opts.log.error(`xenstore: handler failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  private dispatch(item: Parsed): void {
+    if (item.kind !== "message") {
+      const what = item.kind === "oversized" ? `a ${item.len}-byte payload (max 4096)` : `unknown ${typeName(item.type)}`;
+      const err = new XenstoreProtocolError(`${this.transport.name}: peer sent ${what} for req_id ${item.reqId}`);
+      this.opts.log.warn(err.message);
+      if (item.kind === "oversized" && item.len > RESYNC_LIMIT) {
+        this.fail(new XenstoreConnectionError(`${this.transport.name}: stream out of sync`, { cause: err }));
+        this.transport.close();
+        return;
+      }
+      this.settle(item.reqId)?.reject(err);
+      return;
+    }
+    const msg = item.message;
+    if (msg.type === MsgType.WATCH_EVENT) {
+      this.opts.onWatchEvent(msg.payload);
+      return;
+    }
+    const p = this.settle(msg.reqId);
+    if (!p) {
+      this.opts.log.warn(`xenstore: dropped ${typeName(msg.type)} reply for unknown req_id ${msg.reqId}`);
+      return;
+    }
+    this.complete(p, msg);
+  }
+
+  private complete(p: Pending, msg: Message): void {
+    const op = typeName(p.type);
+    if (msg.type === MsgType.ERROR) {
+      const code = decodeError(msg.payload);
+      if (code) p.reject(new XenstoreError(code, op, p.path));
+      else p.reject(new XenstoreProtocolError(`${op}: malformed ERROR reply`));
+    } else if (msg.type !== p.type) {
+      p.reject(new XenstoreProtocolError(`${op}: reply of type ${typeName(msg.type)}`));
+    } else {
+      p.resolve(msg.payload);
+    }
+  }
+
+  private settle(reqId: number): Pending | undefined {
+    const p = this.pending.get(reqId);
+    if (!p) return undefined;
+    this.pending.delete(reqId);
+    if (p.timer) clearTimeout(p.timer);
+    if (p.unsent === undefined) {
+      this.written--;
+      if (!this.dead) queueMicrotask(() => this.flush());
+    }
+    return p;
+  }
+
+  private rejectAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
+  }
+
+  private fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
+    this.rejectAll(err);
+    this.opts.onLost(err);
+  }
+}
