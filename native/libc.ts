@@ -31,6 +31,7 @@ const symbols = {
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   statvfs: { args: [cstring, ptr], returns: i32 },
+  eventfd: { args: [u32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: ptr },
 } as const;

@@ -22,8 +22,11 @@ export const TARGETS = {
 type TargetName = keyof typeof TARGETS;
 
 const repo = join(import.meta.dir, "..");
-/** The xenbus reader runs in a Worker, which a compiled binary only has if it is an entrypoint. */
-const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts"].filter((p) => existsSync(join(repo, p)));
+/**
+ * The xenbus reader and the mountinfo poller (native/poll-worker.ts) run in Workers, which a
+ * compiled binary only has if they are entrypoints.
+ */
+const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts", "native/poll-worker.ts"].filter((p) => existsSync(join(repo, p)));
 
 function buildNumber(): number {
   if (process.env.BUILD_NUMBER && /^\d+$/.test(process.env.BUILD_NUMBER)) return Number(process.env.BUILD_NUMBER);

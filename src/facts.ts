@@ -77,6 +77,50 @@ export interface NetworkFacts {
   interfaces: NetInterface[];
 }
 
+/** A Xen PV (or other) whole disk a volume is stored on. */
+export interface VolumeDisk {
+  /** Kernel name of the whole disk: `xvda`. */
+  name: string;
+  /** Xen virtual block device id from the disk's xenbus node `device/vbd/<id>`; null when not a PV disk. */
+  vbd: number | null;
+}
+
+/** A mounted block filesystem (one per block device, however often it is mounted). */
+export interface Volume {
+  /** Kernel name of the block device: `xvda1`, `dm-0`, `nvme0n1p2`. */
+  device: string;
+  /** `/dev/<device>`, or `/dev/mapper/<name>` for device-mapper. */
+  path: string;
+  /** Filesystem UUID from `/dev/disk/by-uuid`; empty when unknown. */
+  uuid: string;
+  /** Filesystem type from mountinfo: `ext4`, `xfs`, `btrfs`… */
+  filesystem: string;
+  /** Block device size in bytes (sysfs `size` × 512); the filesystem's size when sysfs has none. */
+  sizeBytes: number;
+  /** f_blocks × f_frsize; null when statvfs failed. */
+  fsSizeBytes: number | null;
+  /** f_bavail × f_frsize, changed only when it moved by ≥ 1 % of the size; null when statvfs failed. */
+  freeBytes: number | null;
+  /** Where it is mounted (bind mounts of a subdirectory excluded), in mountinfo order. */
+  mountPoints: string[];
+  /** The whole disks it is stored on (several for LVM/md), sorted by name. */
+  disks: VolumeDisk[];
+}
+
+export interface VolumeFacts {
+  /** Sorted by device kernel name in natural order (`xvda2` before `xvda10`). */
+  volumes: Volume[];
+}
+
+/** vCPU hot-plug: hot-added CPUs are brought online by the agent while `hotplug` is true. */
+export interface VcpuFacts {
+  /** The uevent listener is running: `control/feature-vcpu-hotplug` is advertised. */
+  hotplug: boolean;
+  /** Kernel cpulists from `sys/devices/system/cpu/{present,online}`: `0-3`, `0,2`. */
+  present: string;
+  online: string;
+}
+
 /** A full snapshot. A slice is absent until its collector has produced it once. */
 export interface Facts {
   agent: AgentFacts;
@@ -84,6 +128,8 @@ export interface Facts {
   memory?: MemoryFacts;
   host?: HostFacts;
   network?: NetworkFacts;
+  volumes?: VolumeFacts;
+  vcpus?: VcpuFacts;
 }
 
 export type FactKey = Exclude<keyof Facts, "agent">;

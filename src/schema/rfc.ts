@@ -5,6 +5,7 @@
 import type { Facts } from "../facts.ts";
 import type { ReportedInterface } from "../network/policy.ts";
 import { put, type Tree } from "./tree.ts";
+import { vcpuRfc, volumesRfc } from "./volumes.ts";
 
 /** Address text as a path component: `192.168.0.1` → `192_168_0_1`, `fe80::1` → `fe80__1`. */
 export function addressKey(address: string): string {
@@ -29,6 +30,8 @@ export function rfcTree(facts: Facts, interfaces: readonly ReportedInterface[]):
     put(tree, "data/host/name", facts.host.hostName);
     if (facts.host.domain) put(tree, "data/host/domain", facts.host.domain);
   }
+  volumesRfc(facts.volumes, tree);
+  vcpuRfc(facts.vcpus, tree);
   for (const iface of interfaces) {
     const base = `data/net/${iface.ifindex}`;
     put(tree, base, iface.name);

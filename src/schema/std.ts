@@ -6,6 +6,7 @@
 import type { Facts, NetAddress } from "../facts.ts";
 import type { ReportedInterface } from "../network/policy.ts";
 import { assignSlots, type SlotMap } from "./slots.ts";
+import { vcpuStd, volumesStd } from "./volumes.ts";
 import { put, type Tree } from "./tree.ts";
 
 export interface StdOptions {
@@ -82,6 +83,9 @@ export function stdTree(facts: Facts, interfaces: readonly ReportedInterface[], 
       for (const a of addrs) writeAddress(tree, `${key}/${assigned.get(a.address)}`, a, opts);
     }
   }
+
+  volumesStd(facts.volumes, tree);
+  vcpuStd(facts.vcpus, tree);
 
   put(tree, "feature/hotplug/vif", 1);
   put(tree, "feature/hotplug/vbd", 1);
