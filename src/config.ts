@@ -19,6 +19,9 @@ export interface AgentConfig {
   linkLocal: boolean;
   coalesceMs: number;
   xenstoreTimeout: number;
+  volumes: boolean;
+  volumesInterval: number;
+  vcpuHotplug: boolean;
 }
 
 type Kind = "boolean" | "string" | "enum" | "number" | "list";
@@ -65,6 +68,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueHint: "<ms>", description: "Window in which a burst of network changes becomes one update" },
   { key: "xenstoreTimeout", flag: "xenstore-timeout", kind: "number", default: 10, min: 1, max: 3600,
     valueHint: "<seconds>", description: "Give up on a xenstore request after this long" },
+  { key: "volumes", flag: "volumes", kind: "boolean", default: true,
+    description: "Report mounted block filesystems (data/volumes): size, free space, mount points, PV disk" },
+  { key: "volumesInterval", flag: "volumes-interval", kind: "number", default: 60, min: 1, max: 86400,
+    valueHint: "<seconds>", description: "How often free disk space is read (written only when it moved by 1 % of the size)" },
+  { key: "vcpuHotplug", flag: "vcpu-hotplug", kind: "boolean", default: true,
+    description: "Bring hot-added vCPUs online and advertise control/feature-vcpu-hotplug" },
 ];
 
 export type ConfigOrigin = "default" | "env" | "file" | "cli";
