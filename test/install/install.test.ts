@@ -1,0 +1,259 @@
+// `xen-guest-agent install` / `uninstall`, run from the built binary:
+// - into a prefix (files only), with a recording systemctl on PATH that must never be called;
+// - as the live system inside a chroot, with fake systemctl / rc-update / rc-service / update-rc.d
+//   that record their calls and keep enabled/active state in files, so idempotence is visible.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  REPO, chrootUnavailable, copyInto, glibcRoot, inChroot, releaseBinary, removeTree, skipped, tempDir, writeExecutable,
+} from "./support.ts";
+
+const UNIT = readFileSync(join(REPO, "deploy/systemd/xen-guest-agent.service"), "utf8");
+let agent = "";
+let newerAgent = ""; // a different build, standing in for an upgrade
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  agent = await releaseBinary("linux-x64");
+  newerAgent = await releaseBinary("linux-x64-baseline");
+}, 300_000);
+afterAll(() => dirs.forEach(removeTree));
+
+function tmp(name: string): string {
+  const d = tempDir(name);
+  dirs.push(d);
+  return d;
+}
+
+/** Lists every path under `root`, relative, sorted. */
+function tree(root: string): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(root, rel))) {
+      const p = rel ? `${rel}/${e}` : e;
+      out.push(p);
+      if (statSync(join(root, p)).isDirectory()) walk(p);
+    }
+  };
+  walk("");
+  return out.sort();
+}
+
+function runAgent(args: string[], env: Record<string, string> = {}) {
+  const r = Bun.spawnSync([agent, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  return { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+// A service manager that records every call in /calls and keeps state in /state/<enabled|active>.<name>.
+const STATE_LIB = `
+log() { echo "$*" >> /calls; }
+get() { v=0; [ -r "/state/$1.$2" ] && read v < "/state/$1.$2"; [ "$v" = 1 ]; }
+put() { echo "$3" > "/state/$1.$2"; }
+`;
+const FAKE_SYSTEMCTL = `#!/bin/sh
+${STATE_LIB}
+log systemctl "$@"
+[ "$2" = --quiet ] && n=\${3%.service} || n=\${2%.service}
+case "$1" in
+  is-enabled) get enabled "$n" ;;
+  is-active) get active "$n" ;;
+  enable) put enabled "$n" 1 ;;
+  disable) put enabled "$n" 0 ;;
+  start|restart) put active "$n" 1 ;;
+  stop) put active "$n" 0 ;;
+  daemon-reload) ;;
+  *) exit 1 ;;
+esac
+`;
+
+describe("install into a prefix (files only)", () => {
+  test("writes the binary and the unit, changes nothing the second time, uninstall leaves the prefix as it was", () => {
+    const prefix = tmp("prefix");
+    const bin = tmp("bin");
+    writeExecutable(join(bin, "systemctl"), `#!/bin/sh\necho "$@" >> ${bin}/calls\n`);
+    const env = { PATH: `${bin}:${process.env.PATH}` };
+
+    const first = runAgent(["install", "--prefix", prefix, "--init", "systemd", "--force"], env);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`wrote ${prefix}/usr/sbin/xen-guest-agent`);
+    expect(first.stdout).toContain("not enabled or started");
+    expect(readFileSync(join(prefix, "usr/sbin/xen-guest-agent")).equals(readFileSync(agent))).toBe(true);
+    expect(statSync(join(prefix, "usr/sbin/xen-guest-agent")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(prefix, "etc/systemd/system/xen-guest-agent.service"), "utf8")).toBe(UNIT);
+    const manifest = JSON.parse(readFileSync(join(prefix, "var/lib/xen-guest-agent/install.json"), "utf8"));
+    expect(Object.keys(manifest.files).sort()).toEqual(["/etc/systemd/system/xen-guest-agent.service", "/usr/sbin/xen-guest-agent"]);
+
+    const before = tree(prefix).map((p) => `${p} ${statSync(join(prefix, p)).mtimeMs}`);
+    const second = runAgent(["install", "--prefix", prefix, "--init", "systemd", "--force"], env);
+    expect(second.code).toBe(0);
+    expect(second.stdout).toContain("already installed (systemd): nothing changed");
+    expect(second.stdout).not.toContain("wrote");
+    expect(tree(prefix).map((p) => `${p} ${statSync(join(prefix, p)).mtimeMs}`)).toEqual(before);
+
+    const un = runAgent(["uninstall", "--prefix", prefix], env);
+    expect(un.code).toBe(0);
+    expect(tree(prefix)).toEqual([]);
+    expect(runAgent(["uninstall", "--prefix", prefix], env).stdout).toContain("nothing to uninstall");
+    expect(existsSync(join(bin, "calls"))).toBe(false); // a prefix never touches the running system
+  });
+
+  test("the init system is found in the prefix: OpenRC and SysV scripts come from deploy/", () => {
+    const openrc = tmp("openrc");
+    writeExecutable(join(openrc, "sbin/openrc-run"), "");
+    expect(runAgent(["install", "--prefix", openrc, "--force"]).code).toBe(0);
+    expect(readFileSync(join(openrc, "etc/init.d/xen-guest-agent"), "utf8")).toBe(readFileSync(join(REPO, "deploy/openrc/xen-guest-agent.initd"), "utf8"));
+    expect(runAgent(["uninstall", "--prefix", openrc]).code).toBe(0);
+    expect(tree(openrc)).toEqual(["sbin", "sbin/openrc-run"]);
+
+    const sysv = tmp("sysv");
+    mkdirSync(join(sysv, "etc/init.d"), { recursive: true });
+    const r = runAgent(["install", "--prefix", sysv, "--force"]);
+    expect(r.stdout).toContain("update-rc.d xen-guest-agent defaults");
+    expect(statSync(join(sysv, "etc/init.d/xen-guest-agent")).mode & 0o777).toBe(0o755);
+    expect(readFileSync(join(sysv, "etc/init.d/xen-guest-agent"), "utf8")).toBe(readFileSync(join(REPO, "deploy/sysv/xen-guest-agent.init"), "utf8"));
+  });
+
+  test("an empty prefix needs --init; bad values are usage errors (exit 2)", () => {
+    const prefix = tmp("empty");
+    const r = runAgent(["install", "--prefix", prefix, "--force"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("pass --init systemd|openrc|sysv");
+    expect(runAgent(["install", "--prefix", prefix, "--init", "upstart", "--force"]).code).toBe(2);
+    expect(runAgent(["install", "--prefix", "relative/dir", "--force"]).code).toBe(2);
+    expect(runAgent(["install", "--prefix", prefix, "--bogus"]).code).toBe(2);
+  });
+
+  test("never overwrites a binary it did not install (the Rust agent's package, a distro package)", () => {
+    const prefix = tmp("foreign");
+    writeExecutable(join(prefix, "usr/sbin/xen-guest-agent"), "#!/bin/sh\n# the Rust agent\n");
+    const r = runAgent(["install", "--prefix", prefix, "--init", "systemd", "--force"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("was not written by `xen-guest-agent install`");
+    expect(readFileSync(join(prefix, "usr/sbin/xen-guest-agent"), "utf8")).toContain("the Rust agent");
+    expect(existsSync(join(prefix, "etc/systemd"))).toBe(false);
+  });
+
+  test("refuses kindly off Xen without --force", () => {
+    if (existsSync("/dev/xen/xenbus") || existsSync("/proc/xen/xenbus")) return skipped("off-Xen refusal", "this machine is a Xen guest");
+    const prefix = tmp("offxen");
+    const r = runAgent(["install", "--prefix", prefix, "--init", "systemd"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("this machine is not a Xen guest");
+    expect(r.stderr).toContain("use --force");
+    expect(tree(prefix)).toEqual([]);
+  });
+});
+
+/** A chroot where the agent and shell scripts run: the downloaded binary is /root/xen-guest-agent. */
+function liveRoot(name: string, tools: Record<string, string>): string {
+  const root = tmp(name);
+  glibcRoot(root, [agent, "/bin/ln", "/bin/rm"]);
+  copyInto(root, "/bin/ln");
+  copyInto(root, "/bin/rm");
+  copyInto(root, agent, "/root/xen-guest-agent", 0o755);
+  copyInto(root, newerAgent, "/root/xen-guest-agent-newer", 0o755);
+  for (const [tool, text] of Object.entries(tools)) writeExecutable(join(root, "usr/bin", tool), text);
+  mkdirSync(join(root, "state"));
+  return root;
+}
+
+function calls(root: string): string[] {
+  const path = join(root, "calls");
+  const lines = existsSync(path) ? readFileSync(path, "utf8").trim().split("\n") : [];
+  writeFileSync(path, "");
+  return lines.filter((l) => l !== "");
+}
+
+const MUTATING = /^(systemctl (enable|disable|start|stop|restart|daemon-reload)|rc-update|rc-service \S+ (start|stop|restart)|update-rc\.d)/;
+
+describe("install on the running system (chroot, fake service managers)", () => {
+  const why = chrootUnavailable();
+
+  test("systemd: stops and disables xe-linux-distribution, enables and starts ours; idempotent; upgrade restarts; uninstall reverses exactly", () => {
+    if (why) return skipped("live install under systemd", why);
+    const root = liveRoot("systemd", { systemctl: FAKE_SYSTEMCTL });
+    mkdirSync(join(root, "run/systemd/system"), { recursive: true });
+    writeExecutable(join(root, "lib/systemd/system/xe-linux-distribution.service"), "[Service]\nExecStart=/usr/sbin/xe-daemon\n");
+    writeFileSync(join(root, "state/enabled.xe-linux-distribution"), "1\n");
+    writeFileSync(join(root, "state/active.xe-linux-distribution"), "1\n");
+
+    const first = inChroot(root, ["/root/xen-guest-agent", "install", "--force"]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([
+      "systemctl stop xe-linux-distribution.service",
+      "systemctl disable xe-linux-distribution.service",
+      "systemctl daemon-reload",
+      "systemctl enable xen-guest-agent.service",
+      "systemctl start xen-guest-agent.service",
+    ]);
+    expect(first.stdout).toContain("stopped xe-linux-distribution");
+    expect(readFileSync(join(root, "etc/systemd/system/xen-guest-agent.service"), "utf8")).toBe(UNIT);
+    expect(readFileSync(join(root, "usr/sbin/xen-guest-agent")).equals(readFileSync(agent))).toBe(true);
+
+    // Second run, from the installed binary itself: nothing to do, and it says so.
+    const second = inChroot(root, ["/usr/sbin/xen-guest-agent", "install", "--force"]);
+    expect(second.code).toBe(0);
+    expect(second.stdout.trim()).toBe("already installed (systemd): nothing changed");
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([]);
+
+    // A different binary: replaced in place and the running service restarted.
+    const upgrade = inChroot(root, ["/root/xen-guest-agent-newer", "install", "--force"]);
+    expect(upgrade.code).toBe(0);
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual(["systemctl daemon-reload", "systemctl restart xen-guest-agent.service"]);
+    expect(readFileSync(join(root, "usr/sbin/xen-guest-agent")).equals(readFileSync(newerAgent))).toBe(true);
+
+    const un = inChroot(root, ["/usr/sbin/xen-guest-agent", "uninstall"]);
+    expect(un.stderr).toBe("");
+    expect(un.code).toBe(0);
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([
+      "systemctl stop xen-guest-agent.service",
+      "systemctl disable xen-guest-agent.service",
+      "systemctl daemon-reload",
+      "systemctl enable xe-linux-distribution.service",
+      "systemctl start xe-linux-distribution.service",
+    ]);
+    for (const p of ["usr/sbin/xen-guest-agent", "etc/systemd/system/xen-guest-agent.service", "var/lib/xen-guest-agent"]) expect(existsSync(join(root, p))).toBe(false);
+  });
+
+  test("systemd: uninstall re-enables nothing that install did not disable", () => {
+    if (why) return skipped("live uninstall under systemd", why);
+    const root = liveRoot("systemd-off", { systemctl: FAKE_SYSTEMCTL });
+    mkdirSync(join(root, "run/systemd/system"), { recursive: true });
+    writeExecutable(join(root, "lib/systemd/system/xe-linux-distribution.service"), "[Service]\n");
+    expect(inChroot(root, ["/root/xen-guest-agent", "install", "--force"]).code).toBe(0);
+    calls(root);
+    expect(inChroot(root, ["/usr/sbin/xen-guest-agent", "uninstall"]).code).toBe(0);
+    expect(calls(root).filter((c) => /xe-linux-distribution/.test(c) && MUTATING.test(c))).toEqual([]);
+  });
+
+  test("openrc: rc-update and rc-service, idempotent, reversed by uninstall", () => {
+    if (why) return skipped("live install under OpenRC", why);
+    const root = liveRoot("openrc", {
+      "rc-update": `#!/bin/sh\n${STATE_LIB}\nlog rc-update "$@"\ncase "$1" in add) ln -s /etc/init.d/$2 /etc/runlevels/$3/$2 ;; del) rm /etc/runlevels/$3/$2 ;; esac\n`,
+      "rc-service": `#!/bin/sh\n${STATE_LIB}\nlog rc-service "$@"\ncase "$2" in status) get active "$1" ;; start|restart) put active "$1" 1 ;; stop) put active "$1" 0 ;; esac\n`,
+    });
+    writeExecutable(join(root, "sbin/openrc-run"), "");
+    mkdirSync(join(root, "etc/runlevels/default"), { recursive: true });
+    writeExecutable(join(root, "etc/init.d/xe-linux-distribution"), "#!/sbin/openrc-run\n");
+    symlinkSync("/etc/init.d/xe-linux-distribution", join(root, "etc/runlevels/default/xe-linux-distribution"));
+
+    expect(inChroot(root, ["/root/xen-guest-agent", "install", "--force"]).code).toBe(0);
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([
+      "rc-update del xe-linux-distribution default",
+      "rc-update add xen-guest-agent default",
+      "rc-service xen-guest-agent start",
+    ]);
+    expect(inChroot(root, ["/usr/sbin/xen-guest-agent", "install", "--force"]).stdout).toContain("nothing changed");
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([]);
+    expect(inChroot(root, ["/usr/sbin/xen-guest-agent", "uninstall"]).code).toBe(0);
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([
+      "rc-service xen-guest-agent stop",
+      "rc-update del xen-guest-agent default",
+      "rc-update add xe-linux-distribution default",
+    ]);
+    expect(existsSync(join(root, "etc/init.d/xen-guest-agent"))).toBe(false);
+  });
+});
