@@ -145,7 +145,8 @@ export async function startRealXenstored(
     await run([join(SHIM_SOURCE_DIR, "xsshim-mkdomain.sh"), String(domid), opts.name ?? `guest${domid}`], env);
     const guestSocketPath = join(dir, `xenbus-${domid}`);
     procs.push(spawnDaemon([join(bin, "xsshim-guest"), String(domid), guestSocketPath, "--introduce"], env, join(dir, "bridge.log")));
-    await waitForPath(guestSocketPath, procs[1]!, dir);
+    // The socket file appears at bind(), before listen(): wait for the bridge's "ready" line.
+    await waitFor(async () => (await Bun.file(join(dir, "bridge.log")).text().catch(() => "")).includes("ready on"), procs[1]!, dir, guestSocketPath);
     return { kind, dom0SocketPath, guestSocketPath, domid, stop };
   } catch (e) {
     await stop();
@@ -161,9 +162,13 @@ async function run(cmd: string[], env?: Record<string, string | undefined>): Pro
 }
 
 /** Waits (bounded, 5 s) for a daemon to create its socket; fails early if it died. */
-async function waitForPath(path: string, proc: Bun.Subprocess, dir: string): Promise<void> {
+function waitForPath(path: string, proc: Bun.Subprocess, dir: string): Promise<void> {
+  return waitFor(async () => existsSync(path), proc, dir, path);
+}
+
+async function waitFor(ready: () => Promise<boolean>, proc: Bun.Subprocess, dir: string, path: string): Promise<void> {
   const deadline = Date.now() + 5000;
-  while (!existsSync(path)) {
+  while (!(await ready())) {
     if (proc.exitCode !== null) {
       const log = await Bun.file(join(dir, "daemon.log")).text().catch(() => "");
       throw new Error(`daemon exited (${proc.exitCode}) before creating ${path}: ${log.slice(-500)}`);

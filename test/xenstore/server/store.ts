@@ -101,7 +101,8 @@ export class Store {
   /** WRITE (and MKDIR with `onlyCreate`): sets or creates the node, creating parents. */
   write(path: string, value: string, domid: number, changes: Change[], onlyCreate = false): void {
     if (path === "/" && onlyCreate) return;
-    if (domid !== 0 && Buffer.byteLength(value) > this.limits.valueSize) {
+    // oxenstored applies quota-maxsize to dom0 as well (measured: dom0's 3000-byte write is E2BIG).
+    if ((domid !== 0 || this.flavor === "ocaml") && Buffer.byteLength(value) > this.limits.valueSize) {
       throw new StoreError(FLAVOR_CODES[this.flavor].valueTooBig);
     }
     const existing = this.lookup(path);
