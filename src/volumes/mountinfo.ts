@@ -57,7 +57,8 @@ export function parseMountLine(line: string): MountEntry | undefined {
   const [id, parent, dev, root, mountPoint, options] = f as [string, string, string, string, string, string];
   const devMatch = DEV.exec(dev);
   if (!ID.test(id) || !ID.test(parent) || !devMatch) return undefined;
-  if (root === "" || mountPoint === "" || !root.startsWith("/") || !mountPoint.startsWith("/")) return undefined;
+  // The root is a path, except for pseudo filesystems such as nsfs (`net:[4026532317]`).
+  if (root === "" || !mountPoint.startsWith("/")) return undefined;
   const fsType = f[sep + 1]!;
   if (fsType === "") return undefined;
   return {
