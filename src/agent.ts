@@ -93,6 +93,11 @@ export class Agent {
     this.schedule();
   }
 
+  /** What the publisher believes it has written (lifecycle: keys to clean after a reconnect or reload). */
+  written(): ReadonlyMap<string, string> {
+    return this.publisher.written();
+  }
+
   /** Resolves when no publish is running or pending. */
   async idle(): Promise<void> {
     while (this.running) await this.running;

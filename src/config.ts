@@ -22,6 +22,7 @@ export interface AgentConfig {
   volumes: boolean;
   volumesInterval: number;
   vcpuHotplug: boolean;
+  raiseFreezeTimeout: boolean;
 }
 
 type Kind = "boolean" | "string" | "enum" | "number" | "list";
@@ -74,6 +75,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     valueHint: "<seconds>", description: "How often free disk space is read (written only when it moved by 1 % of the size)" },
   { key: "vcpuHotplug", flag: "vcpu-hotplug", kind: "boolean", default: true,
     description: "Bring hot-added vCPUs online and advertise control/feature-vcpu-hotplug" },
+  { key: "raiseFreezeTimeout", flag: "raise-freeze-timeout", kind: "boolean", default: true,
+    description: "At start, raise /sys/power/pm_freeze_timeout from the kernel's 20000 ms to 300000 ms so migrating a loaded guest does not fail to freeze tasks" },
 ];
 
 export type ConfigOrigin = "default" | "env" | "file" | "cli";

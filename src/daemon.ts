@@ -38,18 +38,27 @@ export class Daemon {
       });
     }
     try {
-      this.agent.update("network", await this.network.start());
+      const network = await this.network.start();
+      if (this.stopped) return;
+      this.agent.update("network", network);
       this.network.onChange((facts) => this.agent.update("network", facts));
     } catch (e) {
-      log.error(`network facts unavailable: ${(e as Error).message}`);
+      if (!this.stopped) log.error(`network facts unavailable: ${(e as Error).message}`);
     }
+    if (this.stopped) return;
     this.agent.schedule();
     await this.agent.idle();
+    if (this.stopped) return; // stopped (SIGTERM, SIGHUP) while the first publish ran
     // The only timer: memory has no event source. Only changed values are written.
     this.memoryTimer = setInterval(() => {
       this.agent.update("memory", collectMemory(root));
       this.agent.update("host", collectHost(root));
     }, config.memoryInterval * 1000);
+  }
+
+  /** Re-dumps the network state (after resume, or when events may have been lost). */
+  resync(): void {
+    this.network.resync();
   }
 
   /** Stops collecting and waits for the publish in flight. Idempotent. */

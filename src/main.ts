@@ -5,6 +5,7 @@
 import { renderUsage, type CommandDef } from "citty";
 import { EXIT_USAGE, FatalError, UsageError } from "./errors.ts";
 import { collectDef, collectMain } from "./cli/collect.ts";
+import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
 import { AGENT_FACTS } from "./version.ts";
 
@@ -16,6 +17,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   run: { def: runDef as CommandDef, main: runMain },
   collect: { def: collectDef as CommandDef, main: collectMain },
+  config: { def: configDef as CommandDef, main: configMain },
 };
 
 const EXIT_INTERNAL = 70;

@@ -1,0 +1,56 @@
+// The links the supervisor can open: xenstore (device or socket, found like libxenstore does) and
+// the console publisher.
+import type { AgentConfig } from "../config.ts";
+import { HostRoot } from "../host-root.ts";
+import type { Logger } from "../logger.ts";
+import { consoleTarget } from "../publish/console-target.ts";
+import { xenstoreTarget } from "../publish/xenstore-target.ts";
+import type { XenstoreClient } from "../xenstore/client.ts";
+import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
+import type { Connector, Link } from "./supervisor.ts";
+
+/** Thrown when this host has no xenstore at all (not a Xen guest): exit 1, no reconnecting. */
+export class NoXenstoreError extends Error {
+  override name = "NoXenstoreError";
+}
+
+/** A link over a connected client. `base` prefixes paths on a privileged connection (tests). */
+export function clientLink(client: XenstoreClient, base = ""): Link {
+  return {
+    name: client.transport,
+    target: xenstoreTarget(client, base),
+    client: {
+      read: (p) => client.read(p),
+      watch: (p, cb) => client.watch(p, cb),
+    },
+    base,
+    onLost: (cb) => void client.onConnectionLost(cb),
+    close: () => client.close(),
+  };
+}
+
+export function consoleLink(out?: (line: string) => void): Link {
+  return { name: "console", target: consoleTarget(out), onLost() {}, close() {} };
+}
+
+/** The production connector: console, or xenstore found under --root / XENSTORED_PATH. */
+export function defaultConnector(env: Record<string, string | undefined> = process.env): Connector {
+  return async (config: AgentConfig, log: Logger): Promise<Link> => {
+    if (config.publisher === "console") return consoleLink();
+    const root = new HostRoot(config.root);
+    const location = findXenstore(root, env);
+    if (!location) {
+      const hypervisor = root.readLine("sys/hypervisor/type");
+      const why = hypervisor === "xen"
+        ? "this is a Xen guest but neither /dev/xen/xenbus nor /proc/xen/xenbus exists (is the xen_gntdev/xenfs support loaded, or /dev/xen mounted into the container?)"
+        : `not a Xen guest (${hypervisor ? `sys/hypervisor/type is '${hypervisor}'` : `no ${root.path("sys/hypervisor/type")}`}) and no xenstore device or socket was found`;
+      throw new NoXenstoreError(`${why}; to see what would be published, use --publisher console`);
+    }
+    try {
+      const client = await connectXenstore(location, { timeoutMs: config.xenstoreTimeout * 1000, log: log.withTag("xenstore") });
+      return clientLink(client);
+    } catch (e) {
+      throw new Error(`cannot open xenstore at ${location.path}: ${(e as Error).message}`);
+    }
+  };
+}

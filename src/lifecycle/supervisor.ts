@@ -1,0 +1,409 @@
+// The agent's lifecycle around the pipeline (src/daemon.ts): connecting and reconnecting to
+// xenstore, noticing that the domain's tree was replaced (migration, resume), reloading the
+// configuration, stopping, and telling systemd about all of it.
+//
+//   connect ──► Daemon (collectors + pipeline) ──► SwitchableTarget ──► current link's target
+//      ▲                                                                     │ lost / publish aborted
+//      └──────────── backoff 100 ms … 5 s ◄──────────────────────────────────┘
+//
+// Triggers (unique-domain-id, resume sentinel watch, clock jump, reconnect) go through one
+// Coalescer: triggers arriving together become one full republish (mirror reset + netlink re-dump).
+// Nothing here polls: timers exist only while reconnecting, while a trigger settles, and for the
+// systemd watchdog when systemd asked for one.
+import type { AgentConfig } from "../config.ts";
+import type { LoadedConfig } from "../config-file.ts";
+import { Daemon } from "../daemon.ts";
+import { HostRoot } from "../host-root.ts";
+import type { Logger } from "../logger.ts";
+import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
+import { AGENT_FACTS } from "../version.ts";
+import { monotonicUsec, type Notifier } from "../../native/sd-notify.ts";
+import { raiseFreezeTimeout } from "./freeze-timeout.ts";
+import { ReloadableLogger } from "./reloadable-logger.ts";
+import { SwitchableTarget } from "./switchable-target.ts";
+import { Coalescer, registerWatchTriggers, type TriggerReason, type WatchingClient, type WatchTriggers } from "./triggers.ts";
+
+/** One connection to where the agent publishes. */
+export interface Link {
+  /** For logs: `socket:/run/xenstored/socket`, `xenbus:/dev/xen/xenbus`, `console`. */
+  readonly name: string;
+  readonly target: PublishTarget;
+  /** xenstore links: what the resume watches need. Absent for the console publisher. */
+  readonly client?: WatchingClient;
+  /** Prefix for watch paths on a privileged connection (tests); empty on a guest connection. */
+  readonly base?: string;
+  /** `cb` runs once when the link dies by itself (never after close()). */
+  onLost(cb: (err: Error) => void): void;
+  close(): void;
+}
+
+/** Opens a link for a configuration. Throws with a message that says why and what to do. */
+export type Connector = (config: AgentConfig, log: Logger) => Promise<Link>;
+
+export interface ClockJumpSource {
+  (onJump: () => void, onError: (message: string) => void): { close(): void };
+}
+
+export interface SupervisorOptions {
+  loaded: LoadedConfig;
+  /** Reads the configuration again for SIGHUP. Throws UsageError naming the key and line. */
+  reload(): LoadedConfig;
+  log: ReloadableLogger;
+  /** Builds the logger for a configuration (SIGHUP may change the level or the sink). */
+  makeLogger?(config: AgentConfig): Logger;
+  connect: Connector;
+  notifier?: Notifier;
+  /** WATCHDOG_USEC when systemd asked for keep-alives. */
+  watchdogUsec?: number;
+  /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a Worker. */
+  clockJumps?: ClockJumpSource;
+  /** How long triggers may keep arriving before the one republish (default 100 ms). */
+  settleMs?: number;
+  /** Reconnect backoff: first delay and cap (default 100 ms, 5 s). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Longest wait for the batch in flight when stopping (default 1500 ms: exit within 2 s). */
+  stopTimeoutMs?: number;
+}
+
+export type SupervisorState = "idle" | "starting" | "connected" | "reconnecting" | "stopping" | "stopped";
+
+export interface SupervisorEvents {
+  /** After each republish requested by a trigger, with the reasons, once its publish finished. */
+  republished?(reasons: TriggerReason[]): void;
+  reconnected?(attempts: number): void;
+  reloaded?(ok: boolean): void;
+  published?(result: PublishResult): void;
+}
+
+export class Supervisor {
+  readonly target: SwitchableTarget;
+  readonly events: SupervisorEvents = {};
+  private loaded: LoadedConfig;
+  private readonly log: ReloadableLogger;
+  private link: Link | undefined;
+  private daemon: Daemon | undefined;
+  private watchTriggers: WatchTriggers | undefined;
+  private clock: { close(): void } | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private reconnectAttempts = 0;
+  private lostAt = 0;
+  private readonly coalescer: Coalescer<TriggerReason>;
+  /** Keys written before a mirror reset: removed after the next successful full publish if not rewritten. */
+  private pendingCleanup = new Set<string>();
+  private readySent = false;
+  private reloading: Promise<boolean> = Promise.resolve(true);
+  private _state: SupervisorState = "idle";
+  private republishCount = 0;
+
+  constructor(private readonly opts: SupervisorOptions) {
+    this.loaded = opts.loaded;
+    this.log = opts.log;
+    this.target = new SwitchableTarget(this.loaded.config.publisher);
+    this.coalescer = new Coalescer(opts.settleMs ?? 100, (reasons) => this.republish(reasons));
+  }
+
+  get state(): SupervisorState {
+    return this._state;
+  }
+
+  get config(): AgentConfig {
+    return this.loaded.config;
+  }
+
+  /** The running pipeline (tests read its agent). */
+  get current(): Daemon | undefined {
+    return this.daemon;
+  }
+
+  /** How many trigger republishes ran (tests). */
+  get republishes(): number {
+    return this.republishCount;
+  }
+
+  /**
+   * Connects, starts the collectors and resolves after the first full publish attempt. Throws
+   * when the first connection cannot be made (the caller exits 1; systemd restarts it).
+   */
+  start(): Promise<void> {
+    const started = this.doStart();
+    // A SIGHUP during start-up waits for it.
+    this.reloading = started.then(() => true, () => false);
+    return started;
+  }
+
+  private async doStart(): Promise<void> {
+    this._state = "starting";
+    const config = this.config;
+    this.status(`connecting to ${config.publisher}`);
+    // Not for --publisher console: a dry run off Xen must not change the machine.
+    if (config.raiseFreezeTimeout && config.publisher === "xenstore") raiseFreezeTimeout(new HostRoot(config.root), this.log);
+    const link = await this.opts.connect(config, this.log);
+    if (this.stopping) {
+      link.close();
+      return;
+    }
+    this.attach(link);
+    this._state = "connected";
+    if (this.opts.clockJumps) {
+      try {
+        this.clock = this.opts.clockJumps(
+          () => {
+            this.log.info("the wall clock jumped (resume, migration or a clock step): republishing everything");
+            this.trigger("clock-jump");
+          },
+          (message) => this.log.warn(`clock-jump detection: ${message}`),
+        );
+      } catch (e) {
+        this.log.warn(`clock jumps will not trigger a republish: ${(e as Error).message}`);
+      }
+    }
+    if (this.opts.watchdogUsec && this.opts.notifier?.active) {
+      const everyMs = Math.max(1, Math.floor(this.opts.watchdogUsec / 2000));
+      this.watchdog = setInterval(() => this.opts.notifier?.notify("WATCHDOG=1"), everyMs);
+      this.log.debug(`systemd watchdog: keep-alive every ${everyMs} ms`);
+    }
+    await this.startDaemon();
+  }
+
+  /** A trigger: the domain's tree may have been replaced. Coalesced into one republish. */
+  trigger(reason: TriggerReason): void {
+    if (this.stopping) return;
+    this.coalescer.fire(reason);
+  }
+
+  /**
+   * SIGHUP: read the configuration again and rebuild the pipeline with it (everything is
+   * republished). A bad file is logged and the running configuration stays. Reloads queue.
+   */
+  reload(): Promise<boolean> {
+    this.reloading = this.reloading.then(() => this.doReload());
+    return this.reloading;
+  }
+
+  /** SIGTERM/SIGINT: finish the batch in flight (bounded), then close everything. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this._state = "stopping";
+    this.opts.notifier?.notify("STOPPING=1\nSTATUS=Stopping");
+    this.coalescer.cancel();
+    clearTimeout(this.reconnectTimer);
+    clearInterval(this.watchdog);
+    this.clock?.close();
+    const daemon = this.daemon;
+    if (daemon) {
+      const timeout = this.opts.stopTimeoutMs ?? 1500;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finished = await Promise.race([
+        daemon.stop().then(() => true),
+        new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeout))),
+      ]);
+      clearTimeout(timer);
+      if (!finished) this.log.warn(`the publish in flight did not finish within ${timeout} ms; stopping anyway`);
+    }
+    this.link?.close();
+    this.link = undefined;
+    this.target.set(undefined);
+    this.opts.notifier?.close();
+    this._state = "stopped";
+  }
+
+  // --- internals ---
+
+  private get stopping(): boolean {
+    return this._state === "stopping" || this._state === "stopped";
+  }
+
+  private status(text: string): void {
+    this.opts.notifier?.notify(`STATUS=${text}`);
+  }
+
+  private attach(link: Link): void {
+    this.link = link;
+    this.target.set(link.target);
+    link.onLost((err) => this.lost(link, err));
+    if (link.client) {
+      registerWatchTriggers(link.client, (reason) => this.onWatchTrigger(link, reason), this.log.withTag("lifecycle"), link.base ?? "").then(
+        (w) => {
+          if (this.link === link) this.watchTriggers = w;
+          else void w.close().catch(() => {});
+        },
+        (e: Error) => {
+          if (this.link === link) this.log.warn(`resume watches not registered (${e.message}); relying on clock jumps and reconnects`);
+        },
+      );
+    }
+  }
+
+  private onWatchTrigger(link: Link, reason: TriggerReason): void {
+    if (link !== this.link) return;
+    if (reason === "resume-watch") this.log.info("xenstore watches fired again (the domain was resumed or migrated): republishing everything");
+    this.trigger(reason);
+  }
+
+  private makeDaemon(): Daemon {
+    const config = this.config;
+    const daemon = new Daemon({ config, log: this.log, root: new HostRoot(config.root), target: this.target });
+    daemon.agent.onPublished = (result) => this.published(result);
+    daemon.agent.onPublishFailed = (err) => this.publishFailed(err);
+    return daemon;
+  }
+
+  private async startDaemon(): Promise<void> {
+    const daemon = this.makeDaemon();
+    this.daemon = daemon;
+    const started = performance.now();
+    await daemon.start();
+    if (this.daemon !== daemon) return;
+    const ms = Math.round(performance.now() - started);
+    this.log.info(`xen-guest-agent ${AGENT_FACTS.version} publishing to ${this.target.name} (${this.config.schema} schema), first publish after ${ms} ms`);
+  }
+
+  private published(result: PublishResult): void {
+    const daemon = this.daemon;
+    if (!daemon) return;
+    const written = daemon.agent.written();
+    if (this.pendingCleanup.size > 0) {
+      // The first full publish after a reset: what was written before and is no longer wanted goes.
+      const stale = [...this.pendingCleanup].filter((k) => !written.has(k));
+      this.pendingCleanup.clear();
+      for (const path of stale) {
+        this.target.rm(path).catch((e: Error & { code?: string }) => {
+          if (e.code && e.code !== "ENOENT") this.log.warn(`could not remove stale ${path}: ${e.message}`);
+        });
+      }
+      if (stale.length) this.log.debug(`removed ${stale.length} key(s) no longer published`);
+    }
+    if (!this.readySent) {
+      this.readySent = true;
+      this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${written.size} keys to ${this.target.name}`);
+    } else {
+      this.status(`Publishing ${written.size} keys to ${this.target.name}`);
+    }
+    this.events.published?.(result);
+  }
+
+  private publishFailed(err: unknown): void {
+    // Errors that carry a xenstore code were handled key by key; a codeless one is the link.
+    if ((err as { code?: string }).code) return;
+    const link = this.link;
+    if (link) this.lost(link, err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private lost(link: Link, err: Error): void {
+    if (link !== this.link || this.stopping) return;
+    this.link = undefined;
+    this.watchTriggers = undefined; // gone with the connection
+    this.target.set(undefined);
+    link.close();
+    this._state = "reconnecting";
+    this.lostAt = performance.now();
+    this.reconnectAttempts = 0;
+    this.log.warn(`lost ${link.name} (${err.message}); reconnecting`);
+    this.status(`Lost ${link.name}; reconnecting`);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 100, maxMs: 5000 };
+    const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.reconnectAttempts, 20));
+    this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);
+  }
+
+  private async reconnect(): Promise<void> {
+    this.reconnectTimer = undefined;
+    if (this.stopping || this.link) return;
+    this.reconnectAttempts++;
+    let link: Link;
+    try {
+      link = await this.opts.connect(this.config, this.log);
+    } catch (e) {
+      if (this.reconnectAttempts === 1) this.log.warn(`reconnect failed: ${(e as Error).message}; retrying with backoff up to 5 s`);
+      else this.log.debug(`reconnect attempt ${this.reconnectAttempts} failed: ${(e as Error).message}`);
+      if (!this.stopping && !this.link) this.scheduleReconnect();
+      return;
+    }
+    if (this.stopping || this.link) {
+      link.close();
+      return;
+    }
+    this.attach(link);
+    this._state = "connected";
+    const secs = ((performance.now() - this.lostAt) / 1000).toFixed(1);
+    this.log.info(`reconnected to ${link.name} after ${this.reconnectAttempts} attempt(s), ${secs} s: republishing everything`);
+    this.events.reconnected?.(this.reconnectAttempts);
+    this.trigger("reconnect");
+  }
+
+  private republish(reasons: TriggerReason[]): void {
+    const daemon = this.daemon;
+    if (!daemon || this.stopping) return;
+    this.republishCount++;
+    for (const k of daemon.agent.written().keys()) this.pendingCleanup.add(k);
+    this.log.info(`republishing everything (${reasons.join(", ")})`);
+    daemon.agent.republishAll();
+    daemon.resync();
+    void daemon.agent.idle().then(() => this.events.republished?.(reasons));
+  }
+
+  private async doReload(): Promise<boolean> {
+    if (this.stopping) return false;
+    let next: LoadedConfig;
+    try {
+      next = this.opts.reload();
+    } catch (e) {
+      this.log.error(`SIGHUP: configuration not reloaded, keeping the running one: ${(e as Error).message}`);
+      this.status(`Configuration error, running with the previous configuration: ${(e as Error).message}`);
+      this.events.reloaded?.(false);
+      return false;
+    }
+    this.opts.notifier?.notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
+    const before = this.config;
+    this.loaded = next;
+    const after = next.config;
+    if (this.opts.makeLogger && (before.loglevel !== after.loglevel || before.stderr !== after.stderr)) {
+      this.log.replace(this.opts.makeLogger(after));
+    }
+    const changed = (Object.keys(after) as (keyof AgentConfig)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    this.log.info(`SIGHUP: configuration reloaded from ${next.file.found ? next.file.path : "defaults"}` +
+      `${changed.length ? ` (changed: ${changed.join(", ")})` : " (unchanged)"}; republishing everything`);
+    if (after.raiseFreezeTimeout && after.publisher === "xenstore") raiseFreezeTimeout(new HostRoot(after.root), this.log);
+
+    const old = this.daemon;
+    this.daemon = undefined;
+    if (old) {
+      await Promise.race([old.stop(), Bun.sleep(this.opts.stopTimeoutMs ?? 1500)]);
+      old.agent.onPublished = undefined;
+      old.agent.onPublishFailed = undefined;
+    }
+    const relink = before.publisher !== after.publisher || before.root !== after.root || before.xenstoreTimeout !== after.xenstoreTimeout;
+    if (relink) {
+      // Keys on the old target cannot be cleaned through the new one.
+      this.pendingCleanup.clear();
+      void this.watchTriggers?.close().catch(() => {});
+      this.watchTriggers = undefined;
+      const link = this.link;
+      this.link = undefined;
+      this.target.set(undefined);
+      link?.close();
+      clearTimeout(this.reconnectTimer);
+      try {
+        this.attach(await this.opts.connect(after, this.log));
+        this._state = "connected";
+      } catch (e) {
+        this.log.error(`SIGHUP: cannot connect with the new configuration: ${(e as Error).message}; retrying with backoff`);
+        this._state = "reconnecting";
+        this.lostAt = performance.now();
+        this.reconnectAttempts = 0;
+        this.scheduleReconnect();
+      }
+    } else if (old) {
+      for (const k of old.agent.written().keys()) this.pendingCleanup.add(k);
+    }
+    if (this.stopping) return false;
+    await this.startDaemon();
+    this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${this.current?.agent.written().size ?? 0} keys to ${this.target.name}`);
+    this.events.reloaded?.(true);
+    return true;
+  }
+}
