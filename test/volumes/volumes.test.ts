@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Volume, VolumeFacts } from "../../src/facts.ts";
 import { HostRoot } from "../../src/host-root.ts";
+import type { FsUsage } from "../../native/statvfs.ts";
 import { compareNames, diskLetters, SysfsBlock, vbdDeviceName } from "../../src/volumes/block.ts";
 import { parseMountinfo, type MountEntry } from "../../src/volumes/mountinfo.ts";
 import { applyHysteresis, MAX_MOUNT_POINTS, MAX_VOLUMES, primaryMounts, scanVolumes } from "../../src/volumes/volumes.ts";
@@ -27,7 +28,7 @@ function fakeUsage(free: Record<string, number> = {}) {
   return (mp: string) => ({ sizeBytes: 1 << 30, freeBytes: free[mp] ?? 1 << 29, readOnly: false });
 }
 
-function scan(root: FixtureRoot, text: string, usage = fakeUsage()) {
+function scan(root: FixtureRoot, text: string, usage: (mp: string) => FsUsage | undefined = fakeUsage()) {
   const block = new SysfsBlock(new HostRoot(root.dir));
   return scanVolumes(parseMountinfo(text).mounts, { block, uuids: block.uuids(), usage });
 }
