@@ -10,6 +10,45 @@ import { FLAVOR_CODES } from "./server/store.ts";
 import { eventQueue, socketClient } from "./helpers.ts";
 import { targets, type RunningTarget } from "./targets.ts";
 
+/** `xsshim-mkdomain.sh 7 guest7` on the real C xenstored, dumped with the test's own client. */
+const DOMAIN_7_SKELETON = [
+  "/local/domain/7 = \"\" (n0,r7)",
+  "/local/domain/7/attr = \"\" (n7)",
+  "/local/domain/7/control = \"\" (n0,r7)",
+  "/local/domain/7/control/feature-poweroff = \"\" (n7)",
+  "/local/domain/7/control/feature-reboot = \"\" (n7)",
+  "/local/domain/7/control/feature-suspend = \"\" (n7)",
+  "/local/domain/7/control/platform-feature-multiprocessor-suspend = \"1\" (n0,r7)",
+  "/local/domain/7/control/platform-feature-xs_reset_watches = \"1\" (n0,r7)",
+  "/local/domain/7/control/shutdown = \"\" (n7)",
+  "/local/domain/7/control/sysrq = \"\" (n7)",
+  "/local/domain/7/cpu = \"\" (n0,r7)",
+  "/local/domain/7/data = \"\" (n7)",
+  "/local/domain/7/device = \"\" (n0,r7)",
+  "/local/domain/7/device/suspend = \"\" (n0,r7)",
+  "/local/domain/7/device/suspend/event-channel = \"\" (n7)",
+  "/local/domain/7/domid = \"7\" (n0,r7)",
+  "/local/domain/7/drivers = \"\" (n7)",
+  "/local/domain/7/error = \"\" (n7)",
+  "/local/domain/7/feature = \"\" (n7)",
+  "/local/domain/7/memory = \"\" (n0)",
+  "/local/domain/7/memory/static-max = \"262144\" (n0)",
+  "/local/domain/7/memory/target = \"262144\" (n0)",
+  "/local/domain/7/memory/videoram = \"-1\" (n0)",
+  "/local/domain/7/name = \"guest7\" (n0,r7)",
+  "/local/domain/7/vm = \"/vm/00000000-0000-0000-0000-000000000007\" (n0,r7)",
+  "/vm = \"\" (n0)",
+  "/vm/00000000-0000-0000-0000-000000000007 = \"\" (n0,r7)",
+  "/vm/00000000-0000-0000-0000-000000000007/name = \"guest7\" (n0,r7)",
+  "/vm/00000000-0000-0000-0000-000000000007/uuid = \"00000000-0000-0000-0000-000000000007\" (n0,r7)",
+];
+
+async function dumpTree(c: XenstoreClient, path: string, out: string[] = []): Promise<string[]> {
+  out.push(`${path} = ${JSON.stringify(await c.read(path))} (${(await c.getPerms(path)).join(",")})`);
+  for (const k of (await c.directory(path)).sort()) await dumpTree(c, `${path}/${k}`, out);
+  return out;
+}
+
 async function code(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -41,6 +80,29 @@ for (const target of targets) {
       g?.close();
       d0?.close();
       await t?.stop();
+    });
+
+    test("the domain's tree and permissions are what xl create (xsshim-mkdomain.sh) makes", async () => {
+      const tree = [...(await dumpTree(d0, home)), ...(await dumpTree(d0, "/vm"))];
+      expect(tree).toEqual(DOMAIN_7_SKELETON);
+    });
+
+    test("watch events: the written path only (not implied parents), perms changes, no-ops stay silent", async () => {
+      const events = eventQueue<string>();
+      const w = await d0.watch("/conf/ev", (p) => events.push(p));
+      expect(await events.next()).toBe("/conf/ev");
+      await d0.write("/conf/ev/a/b", "1");
+      await d0.setPerms("/conf/ev/a/b", ["n0", "r1"]);
+      await d0.mkdir("/conf/ev/a/b"); // exists: no event
+      await d0.mkdir("/conf/ev/m");
+      await d0.write("/conf/ev/a/b", "1"); // same value: still an event
+      await d0.rm("/conf/ev/a");
+      await d0.rm("/conf/ev/missing"); // nothing removed: no event
+      await d0.read("/conf/ev/m");
+      expect(await events.take(5)).toEqual(["/conf/ev/a/b", "/conf/ev/a/b", "/conf/ev/m", "/conf/ev/a/b", "/conf/ev/a"]);
+      await d0.read("/conf/ev/m");
+      expect(events.pending).toEqual([]);
+      await w.unwatch();
     });
 
     test("guest: relative reads, domain path, writes in data/", async () => {

@@ -1,8 +1,7 @@
 // What `xl create` puts in the store for a new domain, with libxl's permissions: a transcription
 // of shared/xen/shim/xsshim-mkdomain.sh (itself copied from libxl_create.c: roperm "n0 r<domid>",
 // rwperm "n<domid>").
-import type { Change, Store } from "./store.ts";
-import { parsePerms } from "./store.ts";
+import { parsePerms, Store, type Change } from "./store.ts";
 
 export function makeDomain(store: Store, domid: number, name: string, changes: Change[] = []): void {
   const P = `/local/domain/${domid}`;
@@ -43,4 +42,10 @@ export function makeDomain(store: Store, domid: number, name: string, changes: C
   w(`${P}/memory/static-max`, "262144");
   w(`${P}/memory/target`, "262144");
   w(`${P}/memory/videoram`, "-1");
+  // The script ends with `xenstore-chmod -r $P/memory "$ro"`: one quoted argument, of which the
+  // tools keep "n0", so the memory subtree ends up n0 on both daemons (measured; libxl itself
+  // leaves memory/target readable by the guest). Reproduced as the script does it.
+  for (const path of Store.paths(`${P}/memory`, store.lookup(`${P}/memory`)!)) {
+    store.setPerms(path, parsePerms(["n0"]), 0, changes);
+  }
 }

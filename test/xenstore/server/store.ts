@@ -137,9 +137,10 @@ export class Store {
       const node: Node = { value: p === path ? value : "", perms, children: new Map(), gen: nextGen() };
       parent.children.set(p.slice(p.lastIndexOf("/") + 1), node);
       parent.gen = nextGen();
-      changes.push({ path: p, node, removed: false });
       parent = node;
     }
+    // One event, for the path written: both daemons stay silent about implied parents (measured).
+    changes.push({ path, node: parent, removed: false });
   }
 
   /** RM: recursive; OK when the node is missing but its parent exists. */
