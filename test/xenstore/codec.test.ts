@@ -111,14 +111,14 @@ describe("requests encode to the exact wire bytes", () => {
 describe("every vector parses back, whole and one byte at a time", () => {
   for (const vec of [...requests, ...replies]) {
     test(vec.name, () => {
-      const expected = [{ kind: "message", message: vec.msg }];
+      const expected = [{ kind: "message" as const, message: vec.msg }];
       expect(parseAll([hex(vec.wire)])).toEqual(expected);
       expect(parseAll(bytewise(hex(vec.wire)))).toEqual(expected);
     });
   }
   test("all vectors concatenated, in one chunk and in 7-byte chunks", () => {
     const all = Buffer.concat([...requests, ...replies].map((x) => hex(x.wire)));
-    const expected = [...requests, ...replies].map((x) => ({ kind: "message", message: x.msg }));
+    const expected = [...requests, ...replies].map((x) => ({ kind: "message" as const, message: x.msg }));
     expect(parseAll([all])).toEqual(expected);
     const chunks: Uint8Array[] = [];
     for (let i = 0; i < all.length; i += 7) chunks.push(all.subarray(i, i + 7));
@@ -159,8 +159,8 @@ describe("what the codec refuses", () => {
     const good = hex(replies[2]!.wire);
     const wire = Buffer.concat([bad, good]);
     const expected = [
-      { kind: "unknown-type", type: 20, reqId: 9, txId: 0, len: 4 },
-      { kind: "message", message: replies[2]!.msg },
+      { kind: "unknown-type" as const, type: 20, reqId: 9, txId: 0, len: 4 },
+      { kind: "message" as const, message: replies[2]!.msg },
     ];
     expect(parseAll([wire])).toEqual(expected);
     expect(parseAll(bytewise(wire))).toEqual(expected);
@@ -170,8 +170,8 @@ describe("what the codec refuses", () => {
     const good = hex(replies[2]!.wire);
     const wire = Buffer.concat([big, good]);
     const expected = [
-      { kind: "oversized", type: 2, reqId: 4, txId: 0, len: 5000 },
-      { kind: "message", message: replies[2]!.msg },
+      { kind: "oversized" as const, type: 2, reqId: 4, txId: 0, len: 5000 },
+      { kind: "message" as const, message: replies[2]!.msg },
     ];
     expect(parseAll([wire])).toEqual(expected);
     expect(parseAll([wire.subarray(0, 100), wire.subarray(100, 4000), wire.subarray(4000)])).toEqual(expected);
