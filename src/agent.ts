@@ -4,7 +4,7 @@
 import type { AgentConfig } from "./config.ts";
 import type { FactKey, Facts } from "./facts.ts";
 import type { Logger } from "./logger.ts";
-import { DEFAULT_EXCLUDE, reportedInterfaces, type InterfacePolicy } from "./network/policy.ts";
+import { reportedInterfaces, type InterfacePolicy } from "./network/policy.ts";
 import { Publisher, type PublishResult, type PublishTarget } from "./publish/publisher.ts";
 import { rfcTree } from "./schema/rfc.ts";
 import { stdTree, type SlotState } from "./schema/std.ts";
@@ -13,7 +13,7 @@ import type { Tree } from "./schema/tree.ts";
 export type SchemaConfig = Pick<AgentConfig, "schema" | "extended" | "include" | "exclude" | "linkLocal">;
 
 export function interfacePolicy(config: SchemaConfig): InterfacePolicy {
-  return { include: config.include, exclude: [...DEFAULT_EXCLUDE, ...config.exclude], linkLocal: config.linkLocal };
+  return { include: config.include, exclude: config.exclude, linkLocal: config.linkLocal };
 }
 
 /** Builds the desired tree for the configured schema. Pure but for the carried address slots. */
