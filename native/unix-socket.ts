@@ -68,3 +68,10 @@ export function writeAll(fd: number, data: Uint8Array, timeoutMs = 5000): void {
 export function closeFd(fd: number): void {
   libc().close(fd);
 }
+
+/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): two connected blocking fds (tests, fd passing). */
+export function socketPair(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
+  return [fds[0]!, fds[1]!];
+}

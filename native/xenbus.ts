@@ -28,15 +28,22 @@ export function openXenbus(path: string): number {
 }
 
 /**
- * Starts the reader Worker on `fd` (any fd whose read() blocks: the device, a pipe, a pty).
- *
- * The Worker is named by a URL relative to this module. In dev mode that is the .ts file next to
- * this one; in a `bun build --compile` binary it resolves inside the embedded `/$bunfs/root/`,
- * where the worker exists only if native/xenbus-worker.ts was given to the build as an extra
- * entrypoint (scripts/build.ts does).
+ * Where the Worker's code is. In dev mode: the .ts file next to this module. In a
+ * `bun build --compile` binary every module is bundled into one file whose import.meta.url is
+ * the binary itself (`file:///$bunfs/root/<outfile>`); the worker exists there only if
+ * native/xenbus-worker.ts was an extra entrypoint of the build, embedded as
+ * `/$bunfs/root/native/xenbus-worker.js` (paths relative to the entrypoints' common root, the
+ * repo), and the specifier `./native/xenbus-worker.ts` resolves to it from any cwd (measured
+ * with Bun 1.4.5; the module-relative URL does not).
  */
+export function xenbusWorkerSpecifier(moduleUrl: string = import.meta.url): string {
+  if (moduleUrl.startsWith("file:///$bunfs/")) return "./native/xenbus-worker.ts";
+  return new URL("./xenbus-worker.ts", moduleUrl).href;
+}
+
+/** Starts the reader Worker on `fd` (any fd whose read() blocks: the device, a pipe, a pty). */
 export function startXenbusReader(fd: number, on: XenbusReaderHandlers): XenbusReader {
-  const worker = new Worker(new URL("./xenbus-worker.ts", import.meta.url).href);
+  const worker = new Worker(xenbusWorkerSpecifier());
   let stopped = false;
   const finish = (reason: string): void => {
     if (stopped) return;
