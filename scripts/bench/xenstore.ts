@@ -11,7 +11,12 @@ import { connectUnixSocket } from "../../native/unix-socket.ts";
 import { XenstoreClient } from "../../src/xenstore/client.ts";
 import { DeviceTransport } from "../../src/xenstore/device-transport.ts";
 import { SocketTransport } from "../../src/xenstore/socket-transport.ts";
-import { realXenstoredUnavailable, startRealXenstored, type DaemonKind } from "../../test/support/xenstored.ts";
+import {
+  connectGuestWhenReady,
+  realXenstoredUnavailable,
+  startRealXenstored,
+  type DaemonKind,
+} from "../../test/support/xenstored.ts";
 
 interface Result {
   transport: string;
@@ -94,13 +99,13 @@ const xs = await startRealXenstored(daemon);
 const results: Result[] = [];
 try {
   // The bridge serves one client at a time: one transport after the other, each closed first.
-  const socket = new XenstoreClient(new SocketTransport(xs.guestSocketPath));
+  const socket = await connectGuestWhenReady(xs.guestSocketPath, (p) => new XenstoreClient(new SocketTransport(p)));
   results.push(...(await bench(socket, "socket (epoll)")));
   socket.close();
-  // xsshim-guest serves one client and closes a newcomer it accepts before noticing the old
-  // client's close; give it a moment (a benchmark, not a test: nothing is asserted on this).
-  await Bun.sleep(50);
-  const device = new XenstoreClient(new DeviceTransport("worker-on-bridge", connectUnixSocket(xs.guestSocketPath)));
+  const device = await connectGuestWhenReady(
+    xs.guestSocketPath,
+    (p) => new XenstoreClient(new DeviceTransport("worker-on-bridge", connectUnixSocket(p))),
+  );
   results.push(...(await bench(device, "device (Worker read)")));
   device.close();
 } finally {

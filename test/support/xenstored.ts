@@ -177,3 +177,26 @@ async function waitFor(ready: () => Promise<boolean>, proc: Bun.Subprocess, dir:
     await Bun.sleep(10);
   }
 }
+
+/**
+ * A client on a guest bridge socket once the bridge really serves it. xsshim-guest serves one
+ * client and, right after the previous one left, may close a newcomer (it accepts before it
+ * notices the close) or reset its watches; a real /dev/xen/xenbus has no such window. Retries a
+ * round trip, bounded (about 1 s).
+ */
+export async function connectGuestWhenReady(
+  path: string,
+  make: (path: string) => import("../../src/xenstore/client.ts").XenstoreClient,
+): Promise<import("../../src/xenstore/client.ts").XenstoreClient> {
+  for (let attempt = 1; ; attempt++) {
+    const client = make(path);
+    try {
+      await client.read("domid");
+      return client;
+    } catch (e) {
+      client.close();
+      if (attempt >= 40) throw e;
+      await Bun.sleep(25);
+    }
+  }
+}

@@ -235,7 +235,7 @@ for (const target of targets) {
       } else {
         // oxenstored does not cap replies on its socket (8400 bytes here) and has no
         // DIRECTORY_PART; the client refuses what xs_wire.h forbids rather than trust it.
-        expect(d0.directory("/conf/bigdir")).rejects.toBeInstanceOf(XenstoreProtocolError);
+        await expect(d0.directory("/conf/bigdir")).rejects.toBeInstanceOf(XenstoreProtocolError);
       }
       expect(await d0.read("/conf/bigdir/child-with-a-long-name-0000")).toBe("");
     });

@@ -52,11 +52,3 @@ export function eventQueue<T>(): EventQueue<T> {
 export function socketClient(path: string, opts?: XenstoreClientOptions): XenstoreClient {
   return new XenstoreClient(new SocketTransport(path), opts);
 }
-
-/** Resolves when `cb` gets called, rejects after `timeoutMs`. */
-export function withTimeout<T>(p: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  return Promise.race([
-    p,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs)),
-  ]);
-}
