@@ -5,6 +5,7 @@
 import { renderUsage, type CommandDef } from "citty";
 import { EXIT_USAGE, FatalError, UsageError } from "./errors.ts";
 import { collectDef, collectMain } from "./cli/collect.ts";
+import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
 import { AGENT_FACTS } from "./version.ts";
@@ -17,6 +18,8 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   run: { def: runDef as CommandDef, main: runMain },
   collect: { def: collectDef as CommandDef, main: collectMain },
+  install: { def: installDef as CommandDef, main: installMain },
+  uninstall: { def: uninstallDef as CommandDef, main: uninstallMain },
   config: { def: configDef as CommandDef, main: configMain },
 };
 
