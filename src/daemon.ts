@@ -6,7 +6,8 @@ import { collectMemory } from "./collectors/meminfo.ts";
 import type { AgentConfig } from "./config.ts";
 import type { HostRoot } from "./host-root.ts";
 import type { Logger } from "./logger.ts";
-import { NetworkCollector } from "./network/collector.ts";
+import type { NetworkFacts } from "./facts.ts";
+import { NetworkCollector, type NetworkCollectorOptions } from "./network/collector.ts";
 import type { PublishTarget } from "./publish/publisher.ts";
 
 export interface DaemonOptions {
@@ -14,6 +15,10 @@ export interface DaemonOptions {
   log: Logger;
   root: HostRoot;
   target: PublishTarget;
+  /** Tests: collector settings (a tiny receive buffer to force overruns). */
+  network?: Partial<NetworkCollectorOptions>;
+  /** Tests: how the collector is started (inside a network namespace: `withNetns(ns, () => c.start())`). */
+  startNetwork?: (collector: NetworkCollector) => Promise<NetworkFacts>;
 }
 
 export class Daemon {
@@ -25,7 +30,7 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     const { config, log, root, target } = opts;
     this.agent = new Agent({ config, facts: collectStaticFacts(root), target, log });
-    this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs });
+    this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...opts.network });
   }
 
   /** Starts the collectors and resolves after the first full publish. */
@@ -38,7 +43,7 @@ export class Daemon {
       });
     }
     try {
-      const network = await this.network.start();
+      const network = await (this.opts.startNetwork ? this.opts.startNetwork(this.network) : this.network.start());
       if (this.stopped) return;
       this.agent.update("network", network);
       this.network.onChange((facts) => this.agent.update("network", facts));
@@ -54,6 +59,11 @@ export class Daemon {
       this.agent.update("memory", collectMemory(root));
       this.agent.update("host", collectHost(root));
     }, config.memoryInterval * 1000);
+  }
+
+  /** The network collector's counters (overruns, dumps…), for tests and diagnostics. */
+  networkStats(): ReturnType<NetworkCollector["stats"]> {
+    return this.network.stats();
   }
 
   /** Re-dumps the network state (after resume, or when events may have been lost). */

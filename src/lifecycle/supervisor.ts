@@ -12,7 +12,7 @@
 // systemd watchdog when systemd asked for one.
 import type { AgentConfig } from "../config.ts";
 import type { LoadedConfig } from "../config-file.ts";
-import { Daemon } from "../daemon.ts";
+import { Daemon, type DaemonOptions } from "../daemon.ts";
 import { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
@@ -63,6 +63,8 @@ export interface SupervisorOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Longest wait for the batch in flight when stopping (default 1500 ms: exit within 2 s). */
   stopTimeoutMs?: number;
+  /** Tests: passed to every Daemon (network namespace, receive buffer). */
+  daemon?: Pick<DaemonOptions, "network" | "startNetwork">;
 }
 
 export type SupervisorState = "idle" | "starting" | "connected" | "reconnecting" | "stopping" | "stopped";
@@ -71,6 +73,10 @@ export interface SupervisorEvents {
   /** After each republish requested by a trigger, with the reasons, once its publish finished. */
   republished?(reasons: TriggerReason[]): void;
   reconnected?(attempts: number): void;
+  /** A reconnect attempt failed; the next one comes after `nextDelayMs`. */
+  reconnectFailed?(attempt: number, nextDelayMs: number): void;
+  /** The resume watches are registered on the current link (their first events are behind). */
+  watching?(): void;
   reloaded?(ok: boolean): void;
   published?(result: PublishResult): void;
 }
@@ -225,8 +231,10 @@ export class Supervisor {
     if (link.client) {
       registerWatchTriggers(link.client, (reason) => this.onWatchTrigger(link, reason), this.log.withTag("lifecycle"), link.base ?? "").then(
         (w) => {
-          if (this.link === link) this.watchTriggers = w;
-          else void w.close().catch(() => {});
+          if (this.link === link) {
+            this.watchTriggers = w;
+            this.events.watching?.();
+          } else void w.close().catch(() => {});
         },
         (e: Error) => {
           if (this.link === link) this.log.warn(`resume watches not registered (${e.message}); relying on clock jumps and reconnects`);
@@ -243,7 +251,7 @@ export class Supervisor {
 
   private makeDaemon(): Daemon {
     const config = this.config;
-    const daemon = new Daemon({ config, log: this.log, root: new HostRoot(config.root), target: this.target });
+    const daemon = new Daemon({ ...this.opts.daemon, config, log: this.log, root: new HostRoot(config.root), target: this.target });
     daemon.agent.onPublished = (result) => this.published(result);
     daemon.agent.onPublishFailed = (err) => this.publishFailed(err);
     return daemon;
@@ -265,7 +273,7 @@ export class Supervisor {
     const written = daemon.agent.written();
     if (this.pendingCleanup.size > 0) {
       // The first full publish after a reset: what was written before and is no longer wanted goes.
-      const stale = [...this.pendingCleanup].filter((k) => !written.has(k));
+      const stale = prunedStale([...this.pendingCleanup].filter((k) => !written.has(k)), written);
       this.pendingCleanup.clear();
       for (const path of stale) {
         this.target.rm(path).catch((e: Error & { code?: string }) => {
@@ -304,10 +312,11 @@ export class Supervisor {
     this.scheduleReconnect();
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(): number {
     const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 100, maxMs: 5000 };
     const delay = Math.min(maxMs, initialMs * 2 ** Math.min(this.reconnectAttempts, 20));
     this.reconnectTimer = setTimeout(() => void this.reconnect(), delay);
+    return delay;
   }
 
   private async reconnect(): Promise<void> {
@@ -318,9 +327,9 @@ export class Supervisor {
     try {
       link = await this.opts.connect(this.config, this.log);
     } catch (e) {
-      if (this.reconnectAttempts === 1) this.log.warn(`reconnect failed: ${(e as Error).message}; retrying with backoff up to 5 s`);
+      if (this.reconnectAttempts === 1) this.log.warn(`reconnect failed: ${(e as Error).message}; retrying with backoff up to ${(this.opts.backoff?.maxMs ?? 5000) / 1000} s`);
       else this.log.debug(`reconnect attempt ${this.reconnectAttempts} failed: ${(e as Error).message}`);
-      if (!this.stopping && !this.link) this.scheduleReconnect();
+      if (!this.stopping && !this.link) this.events.reconnectFailed?.(this.reconnectAttempts, this.scheduleReconnect());
       return;
     }
     if (this.stopping || this.link) {
@@ -406,4 +415,33 @@ export class Supervisor {
     this.events.reloaded?.(true);
     return true;
   }
+}
+
+/** Directories the toolstack creates for the guest: never removed, even when the agent left nothing in them. */
+const TOOLSTACK_DIRS = new Set(["data", "attr", "feature", "control", "drivers", "error", "device", "vm-data", "xenserver", "xenserver/attr"]);
+
+/**
+ * The removals for keys no longer published: a key's highest ancestor that holds nothing still
+ * written (and is not a toolstack directory) goes instead, so no empty directories are left
+ * behind (`attr/PVAddons` after a switch to the rfc schema).
+ */
+export function prunedStale(stale: string[], written: ReadonlyMap<string, string>): string[] {
+  const writtenPrefixes = new Set<string>();
+  for (const k of written.keys()) {
+    const parts = k.split("/");
+    for (let i = 1; i <= parts.length; i++) writtenPrefixes.add(parts.slice(0, i).join("/"));
+  }
+  const out = new Set<string>();
+  for (const key of stale) {
+    const parts = key.split("/");
+    let top = key;
+    for (let i = parts.length - 1; i >= 1; i--) {
+      const parent = parts.slice(0, i).join("/");
+      if (TOOLSTACK_DIRS.has(parent) || writtenPrefixes.has(parent)) break;
+      top = parent;
+    }
+    out.add(top);
+  }
+  // Drop paths inside another removed path.
+  return [...out].filter((p) => ![...out].some((q) => q !== p && p.startsWith(`${q}/`)));
 }

@@ -51,6 +51,15 @@ export async function registerWatchTriggers(
     }
   };
 
+  // Registration resolves once each watch's own first event has been seen (and the id read), so a
+  // change after that is never mistaken for the registration event.
+  let idSeen: () => void = () => {};
+  let sentinelSeen: () => void = () => {};
+  const firstEvents = Promise.all([
+    new Promise<void>((resolve) => (idSeen = resolve)),
+    new Promise<void>((resolve) => (sentinelSeen = resolve)),
+  ]);
+
   let knownId: string | undefined;
   let idEvents = 0;
   // Events are hints: each one re-reads, and reads are chained so values are compared in order.
@@ -62,6 +71,7 @@ export async function registerWatchTriggers(
       if (first) {
         knownId = id;
         if (id !== undefined) log.debug(`${UNIQUE_DOMAIN_ID} is ${id}`);
+        idSeen();
         return;
       }
       if (id !== undefined && id !== knownId) {
@@ -76,13 +86,20 @@ export async function registerWatchTriggers(
 
   let sentinelEvents = 0;
   const onSentinel = (): void => {
-    if (sentinelEvents++ === 0) return; // the registration's own event
+    if (sentinelEvents++ === 0) {
+      sentinelSeen(); // the registration's own event
+      return;
+    }
     fire("resume-watch");
   };
 
   const handles: { unwatch(): Promise<void> }[] = [];
   handles.push(await client.watch(abs(UNIQUE_DOMAIN_ID), onIdEvent));
   handles.push(await client.watch(abs(RESUME_SENTINEL), onSentinel));
+  // xenstored always sends the first events; a daemon that does not is waited for at most 5 s.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([firstEvents, new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+  clearTimeout(timer);
   return {
     async close() {
       await Promise.allSettled(handles.map((h) => h.unwatch()));

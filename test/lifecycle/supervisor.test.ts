@@ -1,0 +1,191 @@
+// The supervised agent against the in-process xenstored: start-up, readiness, freeze timeout,
+// migration triggers (each one alone, then all together), reconnects, reload, stop.
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { FixtureRoot, Harness } from "./support.ts";
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+});
+
+describe("start", () => {
+  test("first publish: tree equals the truth, READY=1 sent once, freeze timeout raised", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    const ready = h.notifier.messages.filter((m) => m.includes("READY=1"));
+    expect(ready).toHaveLength(1);
+    expect(ready[0]).toMatch(/STATUS=Publishing \d+ keys to socket:/);
+    expect(readFileSync(join(h.root.dir, "sys/power/pm_freeze_timeout"), "utf8")).toBe("300000");
+    expect(h.errors()).toEqual([]);
+  });
+
+  test("a freeze timeout someone chose is left alone, and the option turns the tweak off", async () => {
+    const root = new FixtureRoot({ "sys/power/pm_freeze_timeout": "45000\n" });
+    h = await new Harness({ root }).start();
+    expect(readFileSync(join(root.dir, "sys/power/pm_freeze_timeout"), "utf8")).toBe("45000\n");
+    await h.stop();
+    root.write({ "sys/power/pm_freeze_timeout": "20000\n" });
+    h = await new Harness({ root, cli: { "raise-freeze-timeout": false } }).start();
+    expect(readFileSync(join(root.dir, "sys/power/pm_freeze_timeout"), "utf8")).toBe("20000\n");
+    await h.stop();
+    root.remove();
+  });
+});
+
+describe("migration and resume triggers", () => {
+  for (const kind of ["unique-domain-id", "resume-watch", "clock-jump"] as const) {
+    test(`tree wiped, then ${kind}: one full republish within 1 s, tree equals the truth`, async () => {
+      h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+      await h.converged();
+      const before = h.sup.republishes;
+      h.wipeGuestKeys();
+      expect(h.diff().length).toBeGreaterThan(0);
+      const started = performance.now();
+      const republished = h.next("republished", 1000);
+      if (kind === "unique-domain-id") h.dom0Write("unique-domain-id", "22222222-2222-2222-2222-222222222222");
+      else if (kind === "resume-watch") h.fireWatch("xen-guest-agent-resume-sentinel");
+      else h.jump?.();
+      expect(await republished).toEqual([kind]);
+      await h.converged(1000 - (performance.now() - started));
+      expect(h.sup.republishes).toBe(before + 1);
+    });
+  }
+
+  test("the registration's own watch events are not triggers; an unchanged unique-domain-id is not one", async () => {
+    h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    // Rewriting the same id fires the watch; the value did not change, so nothing happens.
+    h.dom0Write("unique-domain-id", "11111111-1111-1111-1111-111111111111");
+    await h.converged();
+    expect(h.sup.republishes).toBe(0);
+  });
+
+  test("triggers arriving together cause one republish", async () => {
+    h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    h.wipeGuestKeys();
+    const republished = h.next("republished", 1000);
+    h.jump?.();
+    h.fireWatch("xen-guest-agent-resume-sentinel");
+    h.dom0Write("unique-domain-id", "33333333-3333-3333-3333-333333333333");
+    h.jump?.();
+    const reasons = (await republished) as string[];
+    await h.converged();
+    expect(h.sup.republishes).toBe(1);
+    expect(reasons).toContain("clock-jump");
+  });
+
+  test("a whole new domain (replaced tree, new id): republished", async () => {
+    h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    h.replaceDomain();
+    h.dom0Write("unique-domain-id", "44444444-4444-4444-4444-444444444444");
+    await h.converged(1000);
+    expect(h.sup.republishes).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("lost connection", () => {
+  test("dropped while idle: reconnects, republishes, tree equals the truth", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    const reconnected = h.next("reconnected");
+    h.srv.faults.dropConnections();
+    expect(await reconnected).toBeGreaterThanOrEqual(1);
+    await h.converged();
+    expect(h.connects).toBe(2);
+    expect(h.sup.state).toBe("connected");
+  });
+
+  test("dropped in the middle of a batch: the batch stops, reconnect, tree equals the truth", async () => {
+    let writes = 0;
+    let armed = false;
+    h = new Harness({
+      wrapTarget: (t) => ({
+        name: t.name,
+        write: (p, v) => {
+          if (armed && ++writes === 5) {
+            armed = false;
+            h!.srv.faults.dropConnections();
+          }
+          return t.write(p, v);
+        },
+        rm: (p) => t.rm(p),
+      }),
+    });
+    await h.start();
+    await h.converged();
+    h.wipeGuestKeys();
+    armed = true;
+    const reconnected = h.next("reconnected");
+    h.jump?.();
+    await reconnected;
+    await h.converged();
+    expect(writes).toBeGreaterThanOrEqual(5);
+  });
+
+  test("xenstore away for a while: backoff (capped), no exit, republish when it is back", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    // Take the guest socket away: connects fail until it is back.
+    const { renameSync } = await import("node:fs");
+    const away = `${h.guestPath}.away`;
+    renameSync(h.guestPath, away);
+    h.srv.faults.dropConnections();
+    // Attempts fail while it is away, each one later than the last, up to the cap (200 ms here).
+    const delays: number[] = [];
+    await new Promise<void>((resolve) => {
+      h!.sup.events.reconnectFailed = (_attempt, next) => {
+        delays.push(next);
+        if (delays.length === 6) resolve();
+      };
+    });
+    expect(delays).toEqual([20, 40, 80, 160, 200, 200]);
+    expect(h.sup.state).toBe("reconnecting");
+    h.wipeGuestKeys();
+    const reconnected = h.next("reconnected", 3000);
+    renameSync(away, h.guestPath);
+    await reconnected;
+    await h.converged();
+    expect(h.log.lines.filter((l) => l.level === "warn" && l.message.includes("reconnect failed")).length).toBe(1); // logged once
+  });
+});
+
+describe("reload and stop", () => {
+  test("SIGHUP (reload): new configuration applied, everything republished, stale keys removed", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    const before = h.published();
+    h.cli = { ...h.cli, schema: "rfc" };
+    expect(await h.sup.reload()).toBe(true);
+    await h.converged();
+    expect(h.sup.config.schema).toBe("rfc");
+    // std-only keys are gone.
+    const after = h.published();
+    for (const k of before.keys()) if (!h.truth().has(k) && k !== "data/updated") expect(after.has(k)).toBe(false);
+    expect(h.notifier.messages.some((m) => m.startsWith("RELOADING=1\nMONOTONIC_USEC="))).toBe(true);
+  });
+
+  test("a bad configuration on reload: logged, the running one stays", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    h.cli = { ...h.cli, "memory-interval": "0" };
+    expect(await h.sup.reload()).toBe(false);
+    expect(h.errors().some((e) => e.includes("configuration not reloaded") && e.includes("memory-interval"))).toBe(true);
+    expect(h.sup.config.memoryInterval).toBe(3600);
+    expect(h.sup.state).toBe("connected");
+  });
+
+  test("stop: STOPPING=1, connection closed, idempotent", async () => {
+    h = await new Harness().start();
+    await h.converged();
+    await h.sup.stop();
+    await h.sup.stop();
+    expect(h.sup.state).toBe("stopped");
+    expect(h.notifier.messages.some((m) => m.startsWith("STOPPING=1"))).toBe(true);
+  });
+});
+
