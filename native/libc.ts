@@ -14,6 +14,7 @@ const symbols = {
   bind: { args: [i32, ptr, u32], returns: i32 },
   connect: { args: [i32, ptr, u32], returns: i32 },
   socketpair: { args: [i32, i32, i32, ptr], returns: i32 },
+  pipe2: { args: [ptr, i32], returns: i32 },
   setsockopt: { args: [i32, i32, i32, ptr, u32], returns: i32 },
   getsockopt: { args: [i32, i32, i32, ptr, ptr], returns: i32 },
   getsockname: { args: [i32, ptr, ptr], returns: i32 },

@@ -7,7 +7,9 @@ import { check, cstr, errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc
 export type XenbusWorkerMessage =
   | { kind: "data"; bytes: ArrayBuffer }
   | { kind: "end" }
-  | { kind: "error"; code: string };
+  | { kind: "error"; code: string }
+  /** Answer to the wake pipe: the Worker no longer touches the fd. */
+  | { kind: "stopped" };
 
 export interface XenbusReaderHandlers {
   data(chunk: Uint8Array): void;
@@ -16,8 +18,12 @@ export interface XenbusReaderHandlers {
 }
 
 export interface XenbusReader {
-  /** Terminates the Worker (safe while it is blocked in read()). The caller closes the fd. */
-  stop(): void;
+  /**
+   * Wakes the Worker out of poll() and ends it; `released` runs once it no longer touches the
+   * fd (at once if it already stopped), and is where the caller closes the fd: closing earlier
+   * could hand the fd number to a new file while the Worker still reads it.
+   */
+  stop(released: () => void): void;
 }
 
 const EINTR = 4;
@@ -41,33 +47,54 @@ export function xenbusWorkerSpecifier(moduleUrl: string = import.meta.url): stri
   return new URL("./xenbus-worker.ts", moduleUrl).href;
 }
 
-/** Starts the reader Worker on `fd` (any fd whose read() blocks: the device, a pipe, a pty). */
+/** Starts the reader Worker on `fd` (any pollable fd: the device, a socketpair, a pipe). */
 export function startXenbusReader(fd: number, on: XenbusReaderHandlers): XenbusReader {
+  const C = libc();
+  const pipe = new Int32Array(2);
+  check(C.pipe2(pipe, O_CLOEXEC), "pipe2");
+  const [wakeRead, wakeWrite] = [pipe[0]!, pipe[1]!];
   const worker = new Worker(xenbusWorkerSpecifier());
-  let stopped = false;
-  const finish = (reason: string): void => {
-    if (stopped) return;
-    stopped = true;
+  let running = true; // the Worker may still touch fd
+  let stopping = false; // stop() was called: deliver nothing more
+  let released: (() => void) | undefined;
+  const exited = (): void => {
+    if (!running) return;
+    running = false;
     worker.terminate();
-    on.closed(reason);
+    C.close(wakeRead);
+    C.close(wakeWrite);
+    released?.();
   };
   worker.onmessage = (ev: MessageEvent<XenbusWorkerMessage>) => {
-    if (stopped) return;
     const m = ev.data;
-    if (m.kind === "data") on.data(new Uint8Array(m.bytes));
-    else if (m.kind === "end") finish("end of file");
-    else finish(`read failed: ${m.code}`);
+    if (m.kind === "data") {
+      if (!stopping) on.data(new Uint8Array(m.bytes));
+      return;
+    }
+    exited();
+    if (stopping || m.kind === "stopped") return;
+    on.closed(m.kind === "end" ? "end of file" : `read failed: ${m.code}`);
   };
-  worker.onerror = (ev) => finish(`reader worker failed: ${ev.message}`);
-  worker.postMessage({ fd });
+  worker.onerror = (ev) => {
+    exited();
+    if (!stopping) on.closed(`reader worker failed: ${ev.message}`);
+  };
+  worker.postMessage({ fd, wakeFd: wakeRead });
   return {
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      worker.terminate();
+    stop(cb) {
+      if (stopping) return;
+      stopping = true;
+      if (!running) {
+        cb();
+        return;
+      }
+      released = cb;
+      if (Number(C.write(wakeWrite, WAKE, 1)) !== 1) exited(); // cannot wake it: terminate, release
     },
   };
 }
+
+const WAKE = Uint8Array.of(1);
 
 /**
  * Writes one whole message with write(). The driver takes it in one call unless it is over

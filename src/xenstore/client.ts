@@ -189,11 +189,23 @@ export class XenstoreClient implements XenstoreOps {
    * changes between parts the listing starts over, as libxenstore's xs_directory_part does.
    */
   private async directoryIn(txId: number, path: string): Promise<string[]> {
+    let tooBig: XenstoreError;
     try {
       return decodeList(await this.pathRequest(MsgType.DIRECTORY, txId, path));
     } catch (e) {
       if (!(e instanceof XenstoreError && e.code === "E2BIG")) throw e;
+      tooBig = e;
     }
+    try {
+      return await this.directoryParts(txId, path);
+    } catch (e) {
+      // oxenstored 4.17 has no DIRECTORY_PART (ENOSYS): the E2BIG is the useful answer.
+      if (e instanceof XenstoreError && e.code === "ENOSYS") throw tooBig;
+      throw e;
+    }
+  }
+
+  private async directoryParts(txId: number, path: string): Promise<string[]> {
     for (let restarts = 0; restarts < 8; restarts++) {
       const children: string[] = [];
       let offset = 0;
@@ -232,7 +244,7 @@ export class XenstoreClient implements XenstoreOps {
   private onWatchEvent(payload: Uint8Array): void {
     const ev = decodeWatchEvent(payload);
     if (!ev) {
-      this.log.warn("xenstore: dropped a malformed WATCH_EVENT");
+      this.log.warn(`${this.transport}: dropped a malformed WATCH_EVENT`);
       return;
     }
     const cb = this.watches.get(ev.token);
@@ -243,14 +255,14 @@ export class XenstoreClient implements XenstoreOps {
 
   private onLost(err: Error): void {
     this.lost = err;
-    this.log.warn(`xenstore connection lost: ${err.message}`);
+    this.log.warn(`connection lost: ${err.message}`);
     const listeners = [...this.lostListeners];
     this.lostListeners.clear();
     for (const cb of listeners) {
       try {
         cb(err);
       } catch (e) {
-        this.log.error(`xenstore: connection-lost listener failed: ${(e as Error).message}`);
+        this.log.error(`connection-lost listener failed: ${(e as Error).message}`);
       }
     }
   }

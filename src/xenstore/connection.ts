@@ -151,7 +151,7 @@ export class Connection {
         this.dispatch(item);
       } catch (e) {
         // A listener threw: that is its bug, not the connection's. Log and keep going.
-        this.opts.log.error(`xenstore: handler failed: ${(e as Error).message}`);
+        this.opts.log.error(`watch or reply handler failed: ${(e as Error).message}`);
       }
     }
   }
@@ -176,7 +176,7 @@ export class Connection {
     }
     const p = this.settle(msg.reqId);
     if (!p) {
-      this.opts.log.warn(`xenstore: dropped ${typeName(msg.type)} reply for unknown req_id ${msg.reqId}`);
+      this.opts.log.warn(`${this.transport.name}: dropped a ${typeName(msg.type)} reply for unknown req_id ${msg.reqId} (timed out?)`);
       return;
     }
     this.complete(p, msg);

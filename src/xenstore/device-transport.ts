@@ -52,10 +52,13 @@ export class DeviceTransport implements Transport {
     this.shutdown();
   }
 
+  /** Stops the reader; the fd is closed once the Worker has let go of it (closing the device
+   * file drops its kernel watches and aborts its transactions). */
   private shutdown(): void {
     if (this.fd < 0) return;
-    this.reader?.stop();
-    closeXenbus(this.fd);
+    const fd = this.fd;
     this.fd = -1;
+    if (this.reader) this.reader.stop(() => closeXenbus(fd));
+    else closeXenbus(fd);
   }
 }

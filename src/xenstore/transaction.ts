@@ -45,7 +45,7 @@ export async function runTransaction<T>(
       return result;
     } catch (e) {
       if (!isEagain(e) || attempt >= maxAttempts) throw e;
-      driver.log.debug(`xenstore: transaction conflict, retrying (attempt ${attempt + 1}/${maxAttempts})`);
+      driver.log.debug(`transaction conflict, retrying (attempt ${attempt + 1}/${maxAttempts})`);
       await backoff(backoffMs, attempt);
     }
   }
@@ -60,7 +60,7 @@ async function abort(driver: TransactionDriver, txId: number): Promise<void> {
   try {
     await driver.end(txId, false);
   } catch (e) {
-    driver.log.debug(`xenstore: aborting transaction ${txId}: ${(e as Error).message}`);
+    driver.log.debug(`aborting transaction ${txId}: ${(e as Error).message}`);
   }
 }
 

@@ -222,6 +222,21 @@ for (const target of targets) {
       await g.write("data/after-quota", "1");
     });
 
+    test("guest: a long listing (C: the parent's record is capped first; oxenstored: E2BIG, no DIRECTORY_PART)", async () => {
+      const names = Array.from({ length: 160 }, (_, i) => `child-with-a-long-name-${String(i).padStart(4, "0")}`);
+      const results = await Promise.allSettled(names.map((n) => g.write(`data/list/${n}`, "")));
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (target.flavor === "c") {
+        expect(results.length - refused.length).toBe(71); // 24 + 8 + 71 × 28 < 2048 ≤ … + 28
+        expect(new Set(refused.map((r) => (r.reason as XenstoreError).code))).toEqual(new Set(["ENOSPC"]));
+        expect((await g.directory("data/list")).length).toBe(71);
+      } else {
+        expect(refused).toEqual([]);
+        expect(await code(g.directory("data/list"))).toBe("E2BIG");
+      }
+      await g.rm("data/list");
+    });
+
     test("dom0: relative paths resolve under /local/domain/0", async () => {
       await d0.write("conf-rel", "1");
       expect(await d0.read("/local/domain/0/conf-rel")).toBe("1");

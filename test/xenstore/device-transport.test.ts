@@ -3,6 +3,7 @@
 // server or the real daemons' guest bridge (what a domU sees). There is no real /dev/xen/xenbus
 // here; the real device is exercised in the Xen rig run.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { readSocket } from "../../native/socket-reader.ts";
 import { closeFd, connectUnixSocket, socketPair, writeAll } from "../../native/unix-socket.ts";
 import { XenstoreClient } from "../../src/xenstore/client.ts";
 import { frame, MsgType } from "../../src/xenstore/codec.ts";
@@ -77,10 +78,22 @@ describe("Worker reader on a socketpair", () => {
     expect((await lost.next()).message).toMatch(/end of file|ECONNRESET/); // RST when our request was unread
   });
 
-  test("close() while the Worker is blocked in read() returns at once", async () => {
+  test("close() while the Worker sleeps fails what is in flight at once", async () => {
     const p = client.read("domid");
     client.close();
     expect(await p.catch((e) => e)).toBeInstanceOf(XenstoreConnectionError);
+  });
+
+  test("close() wakes the Worker and the fd is really closed, without any traffic", async () => {
+    const ended = eventQueue<string>();
+    const reader = readSocket(peer, {
+      data: () => {},
+      error: (e) => (ended.push(e.code), false),
+      end: () => ended.push("end"),
+    });
+    client.close();
+    expect(await ended.next()).toBe("end"); // the peer sees our side closed
+    reader.stop();
   });
 });
 

@@ -101,11 +101,16 @@ export class Store {
   /** WRITE (and MKDIR with `onlyCreate`): sets or creates the node, creating parents. */
   write(path: string, value: string, domid: number, changes: Change[], onlyCreate = false): void {
     if (path === "/" && onlyCreate) return;
-    // oxenstored applies quota-maxsize to dom0 as well (measured: dom0's 3000-byte write is E2BIG).
-    if ((domid !== 0 || this.flavor === "ocaml") && Buffer.byteLength(value) > this.limits.valueSize) {
-      throw new StoreError(FLAVOR_CODES[this.flavor].valueTooBig);
+    // oxenstored applies quota-maxsize to the value, for dom0 as well (measured: dom0's 3000-byte
+    // write is E2BIG); C xenstored to a guest's whole node record (see recordTooBig).
+    if (this.flavor === "ocaml" && Buffer.byteLength(value) > this.limits.valueSize) {
+      throw new StoreError(FLAVOR_CODES.ocaml.valueTooBig);
     }
     const existing = this.lookup(path);
+    if (existing && this.recordTooBig(domid, existing.perms.length, value, childListBytes(existing))) {
+      throw new StoreError(FLAVOR_CODES.c.valueTooBig);
+    }
+    if (!existing && this.recordTooBig(domid, 1, value, 0)) throw new StoreError(FLAVOR_CODES.c.valueTooBig);
     if (existing) {
       if (!this.canWrite(existing, domid)) throw new StoreError("EACCES");
       if (onlyCreate) return;
@@ -126,6 +131,9 @@ export class Store {
       at = parent;
     }
     if (!this.canWrite(anc, domid)) throw new StoreError("EACCES");
+    const first = missing[0]!;
+    const childBytes = childListBytes(anc) + Buffer.byteLength(first.slice(first.lastIndexOf("/") + 1)) + 1;
+    if (this.recordTooBig(domid, anc.perms.length, anc.value, childBytes)) throw new StoreError(FLAVOR_CODES.c.valueTooBig);
     if (domid !== 0 && this.ownedBy(domid) + missing.length > this.limits.nodesPerDomain) {
       throw new StoreError(FLAVOR_CODES[this.flavor].quota);
     }
@@ -192,6 +200,17 @@ export class Store {
 
   // --- internal ---
 
+  /**
+   * C xenstored refuses (ENOSPC) to store a guest's node whose record reaches quota-max-entry-size
+   * (2048): a 24-byte header, 8 bytes per permission, the value and the NUL-separated child
+   * names (tools/xenstored/core.c write_node_raw; measured: the 72nd child of 27-character names
+   * is refused). So a guest's directory listing never needs DIRECTORY_PART on the C daemon.
+   */
+  private recordTooBig(domid: number, perms: number, value: string, childBytes: number): boolean {
+    if (this.flavor !== "c" || domid === 0) return false;
+    return 24 + 8 * perms + Buffer.byteLength(value) + childBytes >= this.limits.valueSize;
+  }
+
   private access(node: Node, domid: number, want: "r" | "w"): boolean {
     if (domid === 0) return true;
     const [owner, ...rest] = node.perms;
@@ -213,6 +232,12 @@ export class Store {
     }
     return "ENOENT";
   }
+}
+
+function childListBytes(n: Node): number {
+  let bytes = 0;
+  for (const name of n.children.keys()) bytes += Buffer.byteLength(name) + 1;
+  return bytes;
 }
 
 function cloneNode(n: Node): Node {
