@@ -50,6 +50,9 @@ export interface NetworkCollectorStats {
 
 type Listener = (facts: NetworkFacts) => void;
 const MAX_WARNINGS = 5;
+const ENOBUFS = 105;
+/** A dump that has not ended by then is given up and redone (it should take milliseconds). */
+const DUMP_TIMEOUT_MS = 15_000;
 
 export class NetworkCollector {
   private readonly opts: NetworkCollectorOptions;
@@ -65,6 +68,7 @@ export class NetworkCollector {
   private resyncPending = false;
   private retryMs = 0;
   private retryTimer?: ReturnType<typeof setTimeout>;
+  private dumpTimer?: ReturnType<typeof setTimeout>;
   private first?: { resolve(f: NetworkFacts): void; reject(e: Error): void };
   private ready = false;
   private stopped = false;
@@ -133,6 +137,7 @@ export class NetworkCollector {
     this.stopped = true;
     clearTimeout(this.window);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.dumpTimer);
     this.reader?.stop();
     this.sock?.close();
     this.first?.reject(new Error("network collector stopped"));
@@ -172,7 +177,9 @@ export class NetworkCollector {
         if (ours) this.finishDump();
         return;
       case "error":
-        if (ours && msg.errno !== 0) this.failDump(`${errnoName(msg.errno)} from the kernel`);
+        // ENOBUFS acknowledging a dump request: netlink_dump_start (net/netlink/af_netlink.c) could
+        // not queue the first part, but the dump stays running and resumes as we drain the queue.
+        if (ours && msg.errno !== 0 && msg.errno !== ENOBUFS) this.failDump(`${errnoName(msg.errno)} from the kernel`);
         return;
       case "ignored":
         return;
@@ -213,6 +220,7 @@ export class NetworkCollector {
     this.seq = (this.seq % 0x7fffffff) + 1;
     this.dump = { kind, seq: this.seq, interrupted: false };
     this.table.beginDump(kind);
+    this.dumpTimer = setTimeout(() => this.failDump(`no NLMSG_DONE within ${DUMP_TIMEOUT_MS} ms`), DUMP_TIMEOUT_MS);
     try {
       this.sock!.send(encodeDumpRequest(kind === "links" ? RTM_GETLINK : RTM_GETADDR, this.seq));
     } catch (e) {
@@ -223,6 +231,7 @@ export class NetworkCollector {
   private finishDump(): void {
     const { kind, interrupted } = this.dump!;
     this.dump = null;
+    clearTimeout(this.dumpTimer);
     this.counters.dumps++;
     this.dirty = this.table.endDump(kind) || this.dirty;
     if (interrupted) this.queue.unshift(kind); // the table changed under the dump: do it again
@@ -247,6 +256,7 @@ export class NetworkCollector {
     const kind = this.dump?.kind ?? "links";
     this.table.abortDump(kind);
     this.dump = null;
+    clearTimeout(this.dumpTimer);
     this.queue = [];
     this.resyncPending = false;
     if (!this.ready) {

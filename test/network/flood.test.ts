@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { withNetns } from "../../native/netns.ts";
 import { HostRoot } from "../../src/host-root.ts";
 import { NetworkCollector } from "../../src/network/collector.ts";
-import { announceSkip, collectingLogger, converge, iface, netnsUnavailable, TestNetns } from "./support/netns.ts";
+import { announceSkip, collectingLogger, converge, iface, netnsUnavailable, TestNetns, waitFor } from "./support/netns.ts";
 
 const skip = announceSkip("rtnetlink overrun (netns)", netnsUnavailable());
 
@@ -23,6 +23,8 @@ describe.skipIf(skip)("ENOBUFS flood", () => {
     // 4 KiB asked (the kernel doubles it): room for a handful of notifications.
     c = new NetworkCollector({ root: new HostRoot("/nonexistent"), log, receiveBufferBytes: 4096 });
     await withNetns(ns.name, () => c.start());
+    // Addresses added before link-watch has marked the link ready would stay tentative until then.
+    await waitFor(c, (f) => iface(f, "fa")?.operstate === "up" && iface(f, "fb")?.operstate === "up", 5000, "links up");
   });
 
   afterAll(() => {

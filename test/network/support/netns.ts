@@ -109,7 +109,7 @@ export function waitFor(c: NetworkCollector, pred: (f: NetworkFacts) => boolean,
     if (pred(c.snapshot())) return resolve(c.snapshot());
     const timer = setTimeout(() => {
       off();
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}; last snapshot: ${JSON.stringify(c.snapshot())}`));
+      reject(new Error(`timed out after ${ms} ms waiting for ${what}; last snapshot: ${JSON.stringify(c.snapshot()).slice(0, 3000)}`));
     }, ms);
     const off = c.onChange((f) => {
       if (!pred(f)) return;
@@ -120,10 +120,19 @@ export function waitFor(c: NetworkCollector, pred: (f: NetworkFacts) => boolean,
   });
 }
 
-/** Waits until the collector's facts equal the kernel's (`ip -j addr`) exactly, order included. */
+/**
+ * Waits until the collector's facts equal the kernel's (`ip -j addr`) exactly, order included. The
+ * kernel's view is read again on every batch (and once more at the deadline), because the kernel
+ * may still be moving (link-watch delays carrier and DAD by up to a second).
+ */
 export async function converge(c: NetworkCollector, ns: TestNetns, ms = 5000): Promise<NetworkFacts> {
-  const want = JSON.stringify(ns.oracle());
-  return waitFor(c, (f) => JSON.stringify(comparable(f)) === want, ms, `the kernel's state ${want}`);
+  const same = (f: NetworkFacts) => JSON.stringify(comparable(f)) === JSON.stringify(ns.oracle());
+  try {
+    return await waitFor(c, same, ms, "the kernel's state (ip -j addr)");
+  } catch (e) {
+    if (same(c.snapshot())) return c.snapshot();
+    throw new Error(`${(e as Error).message}\nkernel: ${JSON.stringify(ns.oracle()).slice(0, 3000)}`);
+  }
 }
 
 export const iface = (f: NetworkFacts, name: string) => f.interfaces.find((i) => i.name === name);
