@@ -38,9 +38,14 @@ export class TreeBuilder {
   }
 }
 
-/** The keys a previous run may have left that this run rebuilds from scratch. */
+/**
+ * The keys a previous run may have left that this run rebuilds from scratch (interfaces and
+ * volumes that are gone, a feature that is now turned off).
+ */
 export function staleSubtrees(schema: AgentConfig["schema"]): string[] {
-  return schema === "std" ? ["attr/vif", "xenserver/attr/net-sriov-vf"] : ["data/net"];
+  return schema === "std"
+    ? ["attr/vif", "xenserver/attr/net-sriov-vf", "data/volumes", "control/feature-vcpu-hotplug"]
+    : ["data/net", "data/volumes", "data/vcpus"];
 }
 
 export interface AgentOptions {

@@ -7,9 +7,10 @@ import type { Facts } from "../facts.ts";
 import { HostRoot } from "../host-root.ts";
 import { createLogger } from "../log.ts";
 import { collectNetworkOnce } from "../network/collector.ts";
+import { collectVolumesOnce } from "../volumes/collector.ts";
 import { argsFor, parseStrict } from "./args.ts";
 
-const COLLECT_OPTIONS = OPTIONS.filter((o) => ["root", "schema", "extended", "include", "exclude", "link-local", "loglevel"].includes(o.flag));
+const COLLECT_OPTIONS = OPTIONS.filter((o) => ["root", "schema", "extended", "include", "exclude", "link-local", "loglevel", "volumes"].includes(o.flag));
 
 export const collectDef = defineCommand({
   meta: { name: "collect", description: "Gather every fact once, print it with the keys it would publish, and exit" },
@@ -30,6 +31,7 @@ export async function collectMain(rawArgs: string[]): Promise<number> {
   } catch (e) {
     log.warn(`network facts unavailable: ${(e as Error).message}`);
   }
+  if (config.volumes) facts.volumes = collectVolumesOnce(root, log.withTag("volumes"));
   const tree = new TreeBuilder(config).build(facts);
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ facts, keys: Object.fromEntries(tree) }, null, 2)}\n`);
@@ -49,6 +51,9 @@ function renderText(facts: Facts, tree: Map<string, string>, schema: string): st
     const ts = i.toolstack.kind === "none" ? "" : ` ${i.toolstack.kind} ${i.toolstack.id}`;
     lines.push(`interface ${i.name} #${i.ifindex}${ts} ${i.mac ?? "-"} ${i.operstate}`);
     for (const a of i.addresses) lines.push(`            ${a.address}/${a.prefixLength} ${a.scope}`);
+  }
+  for (const v of facts.volumes?.volumes ?? []) {
+    lines.push(`volume    ${v.path} ${v.filesystem} on ${v.mountPoints.join(", ")}: ${v.sizeBytes} bytes, ${v.freeBytes ?? "?"} free`);
   }
   lines.push("", `keys (${schema} schema):`);
   for (const [k, v] of tree) lines.push(`  ${k} = ${v}`);
