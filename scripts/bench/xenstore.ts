@@ -4,9 +4,11 @@
 // at a time) vs pipelined (a window of requests in flight), READ and WRITE, over the socket
 // transport (Bun's epoll) and the device transport (the xenbus Worker reading the same socket).
 //
-//   bun scripts/bench/xenstore.ts [--n 3000] [--depth 32] [--daemon c|ocaml] [--json [FILE]]
+//   bun scripts/bench/xenstore.ts [--n 3000] [--depth 32] [--daemon c|ocaml] [--idle-seconds 5] [--json [FILE]]
 //
-// Prints a table; --json writes the results as JSON to FILE (or stdout).
+// Prints a table and the idle wake-ups per thread of a connected client with a watch (run with
+// BUN_GC_TIMER_DISABLE=1 to take Bun's GC timer out); --json writes it all as JSON to FILE (or stdout).
+import { readdirSync, readFileSync } from "node:fs";
 import { connectUnixSocket } from "../../native/unix-socket.ts";
 import { XenstoreClient } from "../../src/xenstore/client.ts";
 import { DeviceTransport } from "../../src/xenstore/device-transport.ts";
@@ -95,19 +97,82 @@ async function bench(client: XenstoreClient, label: string): Promise<Result[]> {
   return out;
 }
 
+/** Context switches per thread name (/proc/self/task/<tid>/{comm,status}). */
+function contextSwitches(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const comm = readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();
+      const status = readFileSync(`/proc/self/task/${tid}/status`, "utf8");
+      const n = [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+      out.set(comm, (out.get(comm) ?? 0) + n);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/**
+ * Idle cost: a connected client with a watch registered, nothing happening, for `seconds`;
+ * context switches per thread over the window. Runs in a child process (`--idle-child`): this
+ * process has spawned the daemons, and Bun watching its children wakes it about twice a second,
+ * which is not the client's doing. The child runs with BUN_GC_TIMER_DISABLE=1, as the systemd
+ * unit does.
+ */
+async function idleChild(transport: string, path: string, seconds: number): Promise<void> {
+  const make = (p: string): XenstoreClient =>
+    transport === "device"
+      ? new XenstoreClient(new DeviceTransport("worker-on-bridge", connectUnixSocket(p)))
+      : new XenstoreClient(new SocketTransport(p));
+  const client = await connectGuestWhenReady(path, make);
+  await client.watch("control/shutdown", () => {});
+  await Bun.sleep(2000); // settle: JIT and GC threads finish their start-up work
+  const before = contextSwitches();
+  await Bun.sleep(seconds * 1000);
+  const after = contextSwitches();
+  const delta: Record<string, number> = {};
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0) delta[name] = d;
+  }
+  client.close();
+  console.log(JSON.stringify(delta));
+}
+
+async function idle(transport: "socket" | "device", path: string, seconds: number): Promise<Record<string, number>> {
+  const p = Bun.spawn([process.execPath, import.meta.path, "--idle-child", transport, path, "--idle-seconds", String(seconds)], {
+    env: { ...process.env, BUN_GC_TIMER_DISABLE: "1" },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const out = await new Response(p.stdout).text();
+  if ((await p.exited) !== 0) throw new Error("idle measurement failed");
+  return JSON.parse(out) as Record<string, number>;
+}
+
+const idleSeconds = Number(arg("idle-seconds", "5"));
+const childAt = process.argv.indexOf("--idle-child");
+if (childAt >= 0) {
+  await idleChild(process.argv[childAt + 1]!, process.argv[childAt + 2]!, idleSeconds);
+  process.exit(0);
+}
 const xs = await startRealXenstored(daemon);
 const results: Result[] = [];
+const idleWakeups: Record<string, Record<string, number>> = {};
 try {
   // The bridge serves one client at a time: one transport after the other, each closed first.
   const socket = await connectGuestWhenReady(xs.guestSocketPath, (p) => new XenstoreClient(new SocketTransport(p)));
   results.push(...(await bench(socket, "socket (epoll)")));
   socket.close();
+  if (idleSeconds > 0) idleWakeups["socket (epoll)"] = await idle("socket", xs.guestSocketPath, idleSeconds);
   const device = await connectGuestWhenReady(
     xs.guestSocketPath,
     (p) => new XenstoreClient(new DeviceTransport("worker-on-bridge", connectUnixSocket(p))),
   );
   results.push(...(await bench(device, "device (Worker read)")));
   device.close();
+  if (idleSeconds > 0) idleWakeups["device (Worker read)"] = await idle("device", xs.guestSocketPath, idleSeconds);
 } finally {
   await xs.stop();
 }
@@ -122,8 +187,12 @@ print(`xenstore round trips: ${daemon === "c" ? "C xenstored" : "oxenstored"} 4.
 print(line(header));
 for (const r of rows) print(line(r));
 
+for (const [label, wakeups] of Object.entries(idleWakeups)) {
+  print(`idle ${idleSeconds} s, ${label}, context switches by thread: ${JSON.stringify(wakeups)}`);
+}
+
 if (jsonAt >= 0) {
-  const doc = JSON.stringify({ daemon, bun: Bun.version, date: new Date().toISOString(), results }, null, 2);
+  const doc = JSON.stringify({ daemon, bun: Bun.version, date: new Date().toISOString(), results, idleSeconds, idleWakeups }, null, 2);
   if (jsonFile) await Bun.write(jsonFile, `${doc}\n`);
   else console.log(doc);
 }
