@@ -32,6 +32,8 @@ export interface XenstoreClientOptions {
   /** Per-request reply timeout; 0 disables it. Default 10 s. */
   timeoutMs?: number;
   log?: Logger;
+  /** Requests written and not yet answered; more wait in order. Default 32. */
+  maxInFlight?: number;
 }
 
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -53,6 +55,7 @@ export class XenstoreClient implements XenstoreOps {
     this.conn = new Connection(transport, {
       timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
       log: this.log,
+      maxInFlight: opts.maxInFlight,
       onWatchEvent: (payload) => this.onWatchEvent(payload),
       onLost: (err) => this.onLost(err),
     });
@@ -81,7 +84,7 @@ export class XenstoreClient implements XenstoreOps {
   /** Permissions as xenstored spells them: `n0` (owner 0, others none), `r5`, `w5`, `b5`. */
   async setPerms(path: string, perms: string[]): Promise<void> {
     for (const p of perms) {
-      if (!/^[nrwb]\d+$/.test(p)) throw new XenstoreError("EINVAL", "SET_PERMS", path);
+      if (!/^[nrwb]\d+$/.test(p)) throw new XenstoreError("EINVAL", "SET_PERMS", path, `bad permission ${JSON.stringify(p)}`);
     }
     checkPath("SET_PERMS", path);
     await this.conn.request(MsgType.SET_PERMS, nulTerminated(path, ...perms), 0, path);
@@ -89,7 +92,7 @@ export class XenstoreClient implements XenstoreOps {
 
   async getDomainPath(domid: number): Promise<string> {
     if (!Number.isInteger(domid) || domid < 0 || domid > 0xffff) {
-      throw new XenstoreError("EINVAL", "GET_DOMAIN_PATH", String(domid));
+      throw new XenstoreError("EINVAL", "GET_DOMAIN_PATH", String(domid), "not a domain id");
     }
     return decodeString(await this.conn.request(MsgType.GET_DOMAIN_PATH, nulTerminated(String(domid))));
   }
@@ -175,7 +178,7 @@ export class XenstoreClient implements XenstoreOps {
   private async writeIn(txId: number, path: string, value: string): Promise<void> {
     checkPath("WRITE", path);
     const payload = writePayload(path, value);
-    if (payload.length > PAYLOAD_MAX) throw new XenstoreError("E2BIG", "WRITE", path);
+    if (payload.length > PAYLOAD_MAX) throw new XenstoreError("E2BIG", "WRITE", path, `payload over ${PAYLOAD_MAX} bytes`);
     await this.conn.request(MsgType.WRITE, payload, txId, path);
   }
 
@@ -269,5 +272,6 @@ export class XenstoreClient implements XenstoreOps {
 }
 
 function checkPath(op: string, path: string): void {
-  if (pathProblem(path) !== undefined) throw new XenstoreError("EINVAL", op, path);
+  const problem = pathProblem(path);
+  if (problem !== undefined) throw new XenstoreError("EINVAL", op, path, problem);
 }

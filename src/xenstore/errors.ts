@@ -15,8 +15,10 @@ export class XenstoreError extends Error {
     readonly code: string,
     readonly op: string,
     readonly path?: string,
+    /** Why the client refused it itself (`trailing /`); undefined for the daemon's answers. */
+    detail?: string,
   ) {
-    super(path === undefined ? `${op}: ${code}` : `${op} ${path}: ${code}`);
+    super(`${op}${path === undefined ? "" : ` ${path}`}: ${code}${detail === undefined ? "" : ` (${detail})`}`);
   }
 }
 

@@ -85,6 +85,7 @@ describe("operations", () => {
       expect(await rejection(c.write(p, "v"))).toMatchObject({ name: "XenstoreError", code: "EINVAL", op: "WRITE" });
     }
     expect(await rejection(c.read("a.b"))).toMatchObject({ code: "EINVAL", op: "READ" });
+    expect((await rejection(c.read("/a/"))).message).toBe("READ /a/: EINVAL (trailing /)");
     expect(await rejection(c.setPerms("/a", ["x1"]))).toMatchObject({ code: "EINVAL" });
   });
 
