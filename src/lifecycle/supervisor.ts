@@ -105,7 +105,7 @@ export class Supervisor {
   constructor(private readonly opts: SupervisorOptions) {
     this.loaded = opts.loaded;
     this.log = opts.log;
-    this.target = new SwitchableTarget(this.loaded.config.publisher);
+    this.target = new SwitchableTarget({ idleName: this.loaded.config.publisher });
     this.coalescer = new Coalescer(opts.settleMs ?? 100, (reasons) => this.republish(reasons));
   }
 

@@ -2,16 +2,35 @@
 // and while there is none (reconnecting) every request fails the way a lost connection does
 // (an error without a xenstore `code`), so the publisher stops the batch and the supervisor
 // republishes once connected again.
+//
+// It also absorbs EAGAIN: the daemon says "try again", never "no". The publisher gives up on a key
+// after a few EAGAINs and then leaves it out until the next full republish, so a daemon that is
+// busy for a while (oxenstored's conflict throttling) would cost keys. Here a write or removal is
+// retried with backoff (10 ms doubling, capped at 100 ms) up to `eagainAttempts` times (about 10 s
+// by default) before the EAGAIN reaches the publisher, which retries a few times more.
 import type { PublishTarget } from "../publish/publisher.ts";
 
 export class NotConnectedError extends Error {
   override name = "NotConnectedError";
 }
 
+export interface SwitchableTargetOptions {
+  idleName?: string;
+  eagainAttempts?: number;
+  eagainMaxDelayMs?: number;
+}
+
 export class SwitchableTarget implements PublishTarget {
   private current: PublishTarget | undefined;
+  private readonly idleName: string;
+  private readonly eagainAttempts: number;
+  private readonly eagainMaxDelayMs: number;
 
-  constructor(private readonly idleName = "xenstore") {}
+  constructor(opts: SwitchableTargetOptions = {}) {
+    this.idleName = opts.idleName ?? "xenstore";
+    this.eagainAttempts = opts.eagainAttempts ?? 100;
+    this.eagainMaxDelayMs = opts.eagainMaxDelayMs ?? 100;
+  }
 
   get name(): string {
     return this.current?.name ?? this.idleName;
@@ -27,12 +46,25 @@ export class SwitchableTarget implements PublishTarget {
   }
 
   write(path: string, value: string): Promise<void> {
-    const t = this.current;
-    return t ? t.write(path, value) : Promise.reject(new NotConnectedError(`not connected (write ${path})`));
+    return this.run(`write ${path}`, (t) => t.write(path, value));
   }
 
   rm(path: string): Promise<void> {
-    const t = this.current;
-    return t ? t.rm(path) : Promise.reject(new NotConnectedError(`not connected (rm ${path})`));
+    return this.run(`rm ${path}`, (t) => t.rm(path));
+  }
+
+  private async run(what: string, op: (t: PublishTarget) => Promise<void>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const t = this.current;
+      if (!t) throw new NotConnectedError(`not connected (${what})`);
+      try {
+        return await op(t);
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        // Another connection by now: the supervisor republishes everything anyway.
+        if (code !== "EAGAIN" || attempt >= this.eagainAttempts || this.current !== t) throw e;
+      }
+      await Bun.sleep(Math.min(this.eagainMaxDelayMs, 10 * 2 ** (attempt - 1)));
+    }
   }
 }
