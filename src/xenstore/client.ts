@@ -133,7 +133,13 @@ export class XenstoreClient implements XenstoreOps {
   transaction<T>(body: (tx: XenstoreOps) => Promise<T>, opts?: TransactionOptions): Promise<T> {
     return runTransaction(
       {
-        start: async () => Number(decodeString(await this.conn.request(MsgType.TRANSACTION_START, nulTerminated("")))),
+        start: async () => {
+          const reply = decodeString(await this.conn.request(MsgType.TRANSACTION_START, nulTerminated("")));
+          // tx_id 0 means "no transaction": a reply that is not a positive id must not become one.
+          const txId = /^\d+$/.test(reply) ? Number(reply) : 0;
+          if (txId <= 0 || txId > 0xffffffff) throw new XenstoreProtocolError(`TRANSACTION_START: bad id ${JSON.stringify(reply)}`);
+          return txId;
+        },
         end: async (txId, commit) => {
           await this.conn.request(MsgType.TRANSACTION_END, nulTerminated(commit ? "T" : "F"), txId);
         },

@@ -174,7 +174,7 @@ export class Connection {
       this.opts.onWatchEvent(msg.payload);
       return;
     }
-    const p = this.settle(msg.reqId);
+    const p = this.settle(msg.reqId) ?? this.settleZeroedWatchReply(msg);
     if (!p) {
       this.opts.log.warn(`${this.transport.name}: dropped a ${typeName(msg.type)} reply for unknown req_id ${msg.reqId} (timed out?)`);
       return;
@@ -205,6 +205,19 @@ export class Connection {
       if (!this.dead) queueMicrotask(() => this.flush());
     }
     return p;
+  }
+
+  /**
+   * Old Linux xenbus drivers answered XS_WATCH/XS_UNWATCH themselves with req_id 0 instead of the
+   * caller's (xenbus_dev_frontend.c before the req_id was saved and restored): such a reply goes
+   * to the oldest request of that type in flight, as those drivers answer in order.
+   */
+  private settleZeroedWatchReply(msg: Message): Pending | undefined {
+    if (msg.reqId !== 0 || (msg.type !== MsgType.WATCH && msg.type !== MsgType.UNWATCH)) return undefined;
+    for (const [id, p] of this.pending) {
+      if (p.type === msg.type && p.unsent === undefined) return this.settle(id);
+    }
+    return undefined;
   }
 
   private rejectAll(err: Error): void {

@@ -58,6 +58,20 @@ describe("Worker reader on a socketpair", () => {
     expect(await events.next()).toBe("control/shutdown");
   });
 
+  test("a WATCH reply with req_id 0 (old xenbus drivers) still completes the watch", async () => {
+    const events = eventQueue<string>();
+    const w = client.watch("control/shutdown", (p) => events.push(p)); // req_id 1, token xga1
+    writeAll(peer, Buffer.concat([reply(MsgType.WATCH, 0, "OK\0"), reply(MsgType.WATCH_EVENT, 0, "control/shutdown\0xga1\0")]));
+    await w;
+    expect(await events.next()).toBe("control/shutdown");
+  });
+
+  test("a TRANSACTION_START reply that is not an id fails the transaction, not tx 0", async () => {
+    const tx = client.transaction(async (t) => t.write("data/x", "1")); // req_id 1
+    writeAll(peer, reply(MsgType.TRANSACTION_START, 1, "\0"));
+    expect(await tx.catch((e) => e.name)).toBe("XenstoreProtocolError");
+  });
+
   test("each request reaches the fd as one whole message", async () => {
     void client.write("data/x", "v").catch(() => {});
     const buf = new Uint8Array(4096);
