@@ -1,10 +1,12 @@
-// ONE suite, run against every target: the in-process server must answer like the real daemons
+// ONE suite, run against every target (and with the guest on either transport): the in-process server must answer like the real daemons
 // (where C xenstored and oxenstored differ, `flavor` says which answer is expected, and the
 // in-process server reproduces both). Each test uses its own nodes; the suite shares one dom0
 // and one guest connection per target because xsshim-guest, like one open of /dev/xen/xenbus,
 // serves a single client.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import type { XenstoreClient } from "../../src/xenstore/client.ts";
+import { connectUnixSocket } from "../../native/unix-socket.ts";
+import { XenstoreClient } from "../../src/xenstore/client.ts";
+import { DeviceTransport } from "../../src/xenstore/device-transport.ts";
 import { XenstoreError, XenstoreProtocolError } from "../../src/xenstore/errors.ts";
 import { FLAVOR_CODES } from "./server/store.ts";
 import { eventQueue, socketClient } from "./helpers.ts";
@@ -59,9 +61,16 @@ async function code(p: Promise<unknown>): Promise<string> {
   return "OK";
 }
 
-for (const target of targets) {
-  if (target.unavailable) console.warn(`SKIP conformance on ${target.name}: ${target.unavailable}`);
-  const title = target.unavailable ? `${target.name} [SKIPPED: ${target.unavailable}]` : target.name;
+/** How the guest connects: the socket transport, or the xenbus device transport's Worker reading the same socket. */
+const GUEST_VIA = {
+  socket: (path: string): XenstoreClient => socketClient(path, { timeoutMs: 5000 }),
+  worker: (path: string): XenstoreClient =>
+    new XenstoreClient(new DeviceTransport("/dev/xen/xenbus", connectUnixSocket(path)), { timeoutMs: 5000 }),
+};
+
+for (const target of targets) for (const via of ["socket", "worker"] as const) {
+  if (target.unavailable && via === "socket") console.warn(`SKIP conformance on ${target.name}: ${target.unavailable}`);
+  const title = `${target.name}, guest via ${via}${target.unavailable ? ` [SKIPPED: ${target.unavailable}]` : ""}`;
 
   describe.skipIf(target.unavailable !== undefined)(`conformance: ${title}`, () => {
     let t: RunningTarget;
@@ -73,7 +82,7 @@ for (const target of targets) {
     beforeAll(async () => {
       t = await target.start();
       d0 = socketClient(t.dom0SocketPath, { timeoutMs: 5000 });
-      g = socketClient(t.guestSocketPath, { timeoutMs: 5000 });
+      g = GUEST_VIA[via](t.guestSocketPath);
       home = `/local/domain/${t.domid}`;
     });
     afterAll(async () => {
