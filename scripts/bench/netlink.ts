@@ -33,27 +33,43 @@ function sh(argv: string[]): void {
   if (p.exitCode !== 0) throw new Error(`${argv.join(" ")}: ${p.stderr.toString().trim()}`);
 }
 
-/** utime+stime ticks and context switches summed over every thread, plus per thread name. */
-function threads(pid: number) {
-  let ticks = 0;
-  let switches = 0;
-  const byName: Record<string, number> = {};
+/** Per thread (by tid): name, utime+stime ticks, voluntary + involuntary context switches. */
+function threads(pid: number): Map<string, { name: string; ticks: number; switches: number }> {
+  const out = new Map<string, { name: string; ticks: number; switches: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from 3 (state) on
-      ticks += Number(f[11]) + Number(f[12]); // utime (14), stime (15)
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-      const cs = n("voluntary_ctxt_switches") + n("nonvoluntary_ctxt_switches");
-      const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? tid;
-      switches += cs;
-      byName[name] = (byName[name] ?? 0) + cs;
+      out.set(tid, {
+        name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? tid,
+        ticks: Number(f[11]) + Number(f[12]), // utime (14), stime (15)
+        switches: n("voluntary_ctxt_switches") + n("nonvoluntary_ctxt_switches"),
+      });
     } catch {
       // the thread ended between readdir and read
     }
   }
-  return { ticks, switches, byName, threads: readdirSync(`/proc/${pid}/task`).length };
+  return out;
+}
+
+/**
+ * What happened between two samples, over the threads alive at the end (a thread that ended inside
+ * the window takes its counts with it; `ended` says how many did).
+ */
+function idleDelta(a: ReturnType<typeof threads>, b: ReturnType<typeof threads>) {
+  let ticks = 0;
+  let switches = 0;
+  const byThread: Record<string, number> = {};
+  for (const [tid, t] of b) {
+    const before = a.get(tid) ?? { ticks: 0, switches: 0 };
+    ticks += t.ticks - before.ticks;
+    switches += t.switches - before.switches;
+    byThread[t.name] = (byThread[t.name] ?? 0) + t.switches - before.switches;
+  }
+  const ended = [...a.keys()].filter((tid) => !b.has(tid)).length;
+  return { ticks, switches, byThread, threads: b.size, ended };
 }
 
 function memory(pid: number) {
@@ -145,8 +161,7 @@ async function main() {
     await Bun.sleep(IDLE_S * 1000);
     const b = threads(pid);
     const idleBatches = lines.drain().filter((l) => l.startsWith("BATCH")).length;
-    const byThread: Record<string, number> = {};
-    for (const [k, v] of Object.entries(b.byName)) byThread[k] = v - (a.byName[k] ?? 0);
+    const d = idleDelta(a, b);
 
     // Reaction through a long-lived `ip -batch -`: no `ip` start-up in the measurement.
     say(`${CHANGES} changes …`);
@@ -176,7 +191,7 @@ async function main() {
     const result = {
       binary: args.dev ? "dev (bun netlink-child.ts)" : "compiled (bun build --compile)",
       readyMs: Math.round(readyMs * 10) / 10,
-      idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: b.ticks - a.ticks, contextSwitches: b.switches - a.switches, threads: b.threads, byThread },
+      idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: d.ticks, contextSwitches: d.switches, threads: d.threads, threadsEnded: d.ended, byThread: d.byThread },
       reactionUs: { ipBatch: summary(warm), ipSpawn: summary(cold) },
       rss,
     };
@@ -193,7 +208,7 @@ async function main() {
 
 function printTable(r: {
   binary: string; readyMs: number;
-  idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; byThread: Record<string, number> };
+  idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
   reactionUs: Record<string, { n: number; p50: number; p99: number; max: number }>;
   rss: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number };
 }) {
@@ -203,7 +218,7 @@ function printTable(r: {
     ["start-up to first snapshot (incl. exec)", `${r.readyMs} ms`],
     [`idle ${r.idle.seconds} s: batches`, `${r.idle.batches}`],
     [`idle ${r.idle.seconds} s: CPU (10 ms ticks)`, `${r.idle.cpuTicks}`],
-    [`idle ${r.idle.seconds} s: context switches, all ${r.idle.threads} threads`, `${r.idle.contextSwitches} (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
+    [`idle ${r.idle.seconds} s: context switches, ${r.idle.threads} threads (+${r.idle.threadsEnded} ended)`, `${r.idle.contextSwitches} (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
     ...Object.entries(r.reactionUs).map(([k, s]): [string, string] => [`reaction via ${k} (n=${s.n})`, `p50 ${us(s.p50)}, p99 ${us(s.p99)}, max ${us(s.max)}`]),
     ["RSS (anon / file)", `${(r.rss.vmRssKiB / 1024).toFixed(1)} MiB (${(r.rss.rssAnonKiB / 1024).toFixed(1)} / ${(r.rss.rssFileKiB / 1024).toFixed(1)})`],
   ];

@@ -6,11 +6,9 @@
 //   sequence number (events carry the changer's port id, or 0).
 // - A dump reconciles (mark and sweep, see table.ts). ENOBUFS (lost events), a broken framing, an
 //   interrupted dump (NLM_F_DUMP_INTR) or `resync()` queue a full re-dump after the running one.
-// - Batches: the first change after a quiet period is delivered at the end of the read that brought
-//   it; changes in the next `coalesceMs` are held and delivered together when it ends. So one change
-//   costs no added latency, a burst at most one batch per window, and nothing runs while idle (the
-//   window's timer exists only after a change). A batch is delivered only if the snapshot differs
-//   from the last one, and never while a dump is incomplete.
+// - Batches (coalescer.ts): the first change after a quiet period goes out at the end of its read,
+//   later ones at most once per `coalesceMs` window; no timer while idle. A batch goes out only if
+//   the snapshot differs from the last one, and never while a dump is incomplete.
 import type { NetworkFacts } from "../facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
@@ -23,6 +21,7 @@ import {
 } from "./rtnetlink.ts";
 import { type DumpKind, NetTable } from "./table.ts";
 import { type SriovLookup, ToolstackClassifier } from "./vif.ts";
+import { Coalescer } from "./coalescer.ts";
 
 export interface NetworkCollectorOptions {
   root: HostRoot;
@@ -72,8 +71,7 @@ export class NetworkCollector {
   private first?: { resolve(f: NetworkFacts): void; reject(e: Error): void };
   private ready = false;
   private stopped = false;
-  private dirty = false;
-  private window?: ReturnType<typeof setTimeout>;
+  private readonly batch: Coalescer;
   private lastKey = "";
   private last: NetworkFacts = { interfaces: [] };
   private readonly counters = { overruns: 0, dumps: 0, batches: 0, malformed: 0 };
@@ -82,6 +80,8 @@ export class NetworkCollector {
     this.opts = opts;
     this.log = opts.log;
     this.classifier = new ToolstackClassifier(opts.root, opts.log, opts.sriov);
+    const ready = () => this.ready && !this.dump && this.queue.length === 0 && !this.stopped;
+    this.batch = new Coalescer(opts.coalesceMs ?? 10, ready, () => this.flush());
   }
 
   /**
@@ -123,9 +123,9 @@ export class NetworkCollector {
   reclassify(): void {
     if (this.stopped) return;
     for (const l of this.table.linkIdentities()) {
-      if (this.table.setToolstack(l.ifindex, this.classifier.classify(l.name, l.mac))) this.dirty = true;
+      if (this.table.setToolstack(l.ifindex, this.classifier.classify(l.name, l.mac))) this.batch.mark();
     }
-    this.settle();
+    this.batch.settle();
   }
 
   stats(): NetworkCollectorStats {
@@ -135,7 +135,7 @@ export class NetworkCollector {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearTimeout(this.window);
+    this.batch.cancel();
     clearTimeout(this.retryTimer);
     clearTimeout(this.dumpTimer);
     this.reader?.stop();
@@ -153,7 +153,7 @@ export class NetworkCollector {
         this.warn(`message type ${"header" in msg ? msg.header?.type : "?"} not applied: ${(e as Error).message}`);
       }
     }
-    this.settle();
+    this.batch.settle();
   }
 
   private handle(msg: Message): void {
@@ -166,12 +166,12 @@ export class NetworkCollector {
         if (r.identity && msg.link.op === "new") {
           this.table.setToolstack(msg.link.ifindex, this.classifier.classify(msg.link.name!, msg.link.mac));
         }
-        this.dirty ||= r.changed;
+        if (r.changed) this.batch.mark();
         return;
       }
       case "addr":
         if (ours && msg.header.flags & NLM_F_DUMP_INTR) this.dump!.interrupted = true;
-        this.dirty = this.table.applyAddr(msg.addr, ours) || this.dirty;
+        if (this.table.applyAddr(msg.addr, ours)) this.batch.mark();
         return;
       case "done":
         if (ours) this.finishDump();
@@ -233,7 +233,7 @@ export class NetworkCollector {
     this.dump = null;
     clearTimeout(this.dumpTimer);
     this.counters.dumps++;
-    this.dirty = this.table.endDump(kind) || this.dirty;
+    if (this.table.endDump(kind)) this.batch.mark();
     if (interrupted) this.queue.unshift(kind); // the table changed under the dump: do it again
     if (this.queue.length === 0 && this.resyncPending) {
       this.resyncPending = false;
@@ -243,7 +243,7 @@ export class NetworkCollector {
     this.retryMs = 0;
     if (!this.ready) {
       this.ready = true;
-      this.dirty = false;
+      this.batch.clear();
       this.last = this.table.facts();
       this.lastKey = JSON.stringify(this.last);
       this.first?.resolve(this.last);
@@ -270,21 +270,7 @@ export class NetworkCollector {
     this.retryTimer = setTimeout(() => this.fullDump(), this.retryMs);
   }
 
-  /** Delivers a batch now or at the end of the running window (see the header comment). */
-  private settle(): void {
-    if (!this.dirty || !this.ready || this.dump || this.stopped || this.window) return;
-    this.flush();
-    const ms = this.opts.coalesceMs ?? 10;
-    if (ms > 0) this.window = setTimeout(() => this.windowEnd(), ms);
-  }
-
-  private windowEnd(): void {
-    this.window = undefined;
-    this.settle();
-  }
-
   private flush(): void {
-    this.dirty = false;
     const facts = this.table.facts();
     const key = JSON.stringify(facts);
     if (key === this.lastKey) return;
