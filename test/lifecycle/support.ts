@@ -191,40 +191,14 @@ export class Harness {
     return new TreeBuilder(this.sup.config).build(daemon.agent.snapshot());
   }
 
-  /**
-   * The agent's keys in the store: every node under the domain that a fresh domain does not have.
-   * Leaves are reported in `leaves` (an inner node is implied by its children; a leaf is not).
-   */
+  /** The agent's keys in the store (see publishedKeys). */
   published(leaves?: Set<string>): Map<string, string> {
-    const skeleton = skeletonPaths();
-    const out = new Map<string, string>();
-    const home = this.srv.store.lookup(HOME);
-    if (!home) return out;
-    const walk = (node: Node, rel: string): void => {
-      if (rel && !skeleton.has(rel) && rel !== "unique-domain-id") {
-        out.set(rel, node.value);
-        if (node.children.size === 0) leaves?.add(rel);
-      }
-      for (const [name, child] of node.children) walk(child, rel ? `${rel}/${name}` : name);
-    };
-    walk(home, "");
-    return out;
+    return publishedKeys(this.srv, leaves);
   }
 
   /** Differences between the store and the truth, as readable lines (empty when equal). */
   diff(): string[] {
-    const want = this.truth();
-    const leaves = new Set<string>();
-    const have = this.published(leaves);
-    const lines: string[] = [];
-    for (const [k, v] of want) if (have.get(k) !== v) lines.push(`missing/wrong ${k}: want ${JSON.stringify(v)}, have ${JSON.stringify(have.get(k))}`);
-    for (const [k, v] of have) {
-      if (k === "data/updated") continue;
-      // An inner node with an empty value is the implicit parent of wanted keys.
-      if (!want.has(k) && (leaves.has(k) || v !== "")) lines.push(`extra ${k} = ${JSON.stringify(v)}`);
-    }
-    if (this.sup.config.schema === "std" && !have.has("data/updated")) lines.push("missing data/updated");
-    return lines;
+    return treeDiff(this.srv, this.truth(), this.sup.config.schema);
   }
 
   /** Resolves once the store equals the truth; rejects after `ms` with the remaining difference. */
@@ -299,4 +273,44 @@ function skeletonPaths(): Set<string> {
 /** A link over a client the test made itself (dom0 view with a base path). */
 export function dom0Link(srv: TestXenstored): Link {
   return clientLink(socketClient(srv.dom0SocketPath), HOME);
+}
+
+/**
+ * The agent's keys in the store: every node under the domain that a fresh domain does not have.
+ * Leaves are reported in `leaves` (an inner node is implied by its children; a leaf is not).
+ */
+export function publishedKeys(srv: TestXenstored, leaves?: Set<string>): Map<string, string> {
+  const skeleton = skeletonPaths();
+  const out = new Map<string, string>();
+  const home = srv.store.lookup(HOME);
+  if (!home) return out;
+  const walk = (node: Node, rel: string): void => {
+    if (rel && !skeleton.has(rel) && rel !== "unique-domain-id") {
+      out.set(rel, node.value);
+      if (node.children.size === 0) leaves?.add(rel);
+    }
+    for (const [name, child] of node.children) walk(child, rel ? `${rel}/${name}` : name);
+  };
+  walk(home, "");
+  return out;
+}
+
+/** Differences between the store and the wanted tree, as readable lines (empty when equal). */
+export function treeDiff(srv: TestXenstored, want: Map<string, string>, schema: string): string[] {
+  const leaves = new Set<string>();
+  const have = publishedKeys(srv, leaves);
+  const lines: string[] = [];
+  for (const [k, v] of want) if (have.get(k) !== v) lines.push(`missing/wrong ${k}: want ${JSON.stringify(v)}, have ${JSON.stringify(have.get(k))}`);
+  for (const [k, v] of have) {
+    if (k === "data/updated") continue;
+    // An inner node with an empty value is the implicit parent of wanted keys.
+    if (!want.has(k) && (leaves.has(k) || v !== "")) lines.push(`extra ${k} = ${JSON.stringify(v)}`);
+  }
+  if (schema === "std" && !have.has("data/updated")) lines.push("missing data/updated");
+  return lines;
+}
+
+/** XAPI's writable control/ on a domain the test server made (libxl's is read-only). */
+export function xapiControl(srv: TestXenstored): void {
+  srv.mutate((c) => srv.store.setPerms(`${HOME}/control`, [{ kind: "n", domid: DOMID }], 0, c));
 }
