@@ -47,8 +47,10 @@ export function watchClockJumps(onJump: () => void, onError: (message: string) =
           onError((e as Error).message);
         }
         onJump();
+      } else if (err.code === "EWORKER") {
+        onError("the timerfd reader Worker did not start (a compiled binary needs native/fd-reader-worker.ts as a build entrypoint); clock jumps will not trigger a republish");
       } else {
-        onError(`timerfd read: ${err.code}`);
+        onError(`timerfd read failed (${err.code}); clock jumps will not trigger a republish`);
       }
     },
     // The far-future expiry fired (the clock was set past it): arm again and treat it as a jump.
