@@ -21,10 +21,12 @@ const { values: args } = parseArgs({
     dev: { type: "boolean", default: false },
     "idle-seconds": { type: "string", default: "60" },
     changes: { type: "string", default: "200" },
+    "settle-seconds": { type: "string", default: "10" },
   },
 });
 const IDLE_S = Number(args["idle-seconds"]);
 const CHANGES = Number(args.changes);
+const SETTLE_S = Number(args["settle-seconds"]);
 const SPACING_MS = 25; // > the default 10 ms coalescing window, so every change is its own batch
 const say = (s: string) => args.json || process.stderr.write(`${s}\n`);
 
@@ -152,8 +154,9 @@ async function main() {
     if (!ready.startsWith("READY ")) throw new Error(`unexpected child output: ${ready}`);
     const pid = child.pid;
 
-    // Idle: let start-up settle (link-local addresses, link-watch), then measure a quiet window.
-    await Bun.sleep(3000);
+    // Idle: let start-up settle (link-local addresses, link-watch, JSC's post-start-up GC), then
+    // measure a quiet window.
+    await Bun.sleep(SETTLE_S * 1000);
     lines.drain();
     const rss = memory(pid);
     say(`idle window of ${IDLE_S} s …`);
@@ -169,9 +172,9 @@ async function main() {
     const warm: number[] = [];
     for (let i = 0; i < CHANGES; i++) {
       const op = i % 2 === 0 ? "add" : "del";
-      const addr = `10.77.${(i >> 1) >> 8}.${((i >> 1) & 255) + 0}/32`;
+      const text = `addr ${op} 10.77.${(i >> 1) >> 8}.${(i >> 1) & 255}/32 dev va\n`; // allocate before the stamp
       const start = monotonicNs();
-      batch.stdin.write(`addr ${op} ${addr} dev va\n`);
+      batch.stdin.write(text);
       batch.stdin.flush();
       const line = await lines.next();
       warm.push(Number(BigInt(line.split(" ")[1]!) - start) / 1000);
@@ -189,6 +192,7 @@ async function main() {
     }
 
     const result = {
+      loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
       binary: args.dev ? "dev (bun netlink-child.ts)" : "compiled (bun build --compile)",
       readyMs: Math.round(readyMs * 10) / 10,
       idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: d.ticks, contextSwitches: d.switches, threads: d.threads, threadsEnded: d.ended, byThread: d.byThread },
@@ -207,7 +211,7 @@ async function main() {
 }
 
 function printTable(r: {
-  binary: string; readyMs: number;
+  loadAverage: string; binary: string; readyMs: number;
   idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
   reactionUs: Record<string, { n: number; p50: number; p99: number; max: number }>;
   rss: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number };
@@ -215,6 +219,7 @@ function printTable(r: {
   const us = (v: number) => `${Math.round(v)} µs`;
   const rows: [string, string][] = [
     ["collector", r.binary],
+    ["machine load average (1/5/15 min) at the end", r.loadAverage],
     ["start-up to first snapshot (incl. exec)", `${r.readyMs} ms`],
     [`idle ${r.idle.seconds} s: batches`, `${r.idle.batches}`],
     [`idle ${r.idle.seconds} s: CPU (10 ms ticks)`, `${r.idle.cpuTicks}`],

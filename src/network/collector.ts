@@ -91,7 +91,12 @@ export class NetworkCollector {
   start(): Promise<NetworkFacts> {
     if (this.sock || this.stopped) return Promise.reject(new Error("network collector already started"));
     const groups = this.opts.subscribe === false ? 0 : RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
-    const sock = openRtnetlink({ groups, receiveBufferBytes: this.opts.receiveBufferBytes ?? 4 << 20 });
+    let sock: RtnetlinkSocket;
+    try {
+      sock = openRtnetlink({ groups, receiveBufferBytes: this.opts.receiveBufferBytes ?? 4 << 20 });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     this.sock = sock;
     if (!sock.forced) this.log.info(`SO_RCVBUFFORCE not permitted; receive buffer is ${sock.receiveBufferBytes} bytes`);
     const done = new Promise<NetworkFacts>((resolve, reject) => (this.first = { resolve, reject }));
@@ -174,7 +179,9 @@ export class NetworkCollector {
         if (this.table.applyAddr(msg.addr, ours)) this.batch.mark();
         return;
       case "done":
-        if (ours) this.finishDump();
+        if (!ours) return;
+        if (msg.header.flags & NLM_F_DUMP_INTR) this.dump!.interrupted = true;
+        this.finishDump();
         return;
       case "error":
         // ENOBUFS acknowledging a dump request: netlink_dump_start (net/netlink/af_netlink.c) could
@@ -262,6 +269,7 @@ export class NetworkCollector {
     if (!this.ready) {
       this.first?.reject(new Error(`rtnetlink ${kind} dump failed: ${reason}`));
       this.first = undefined;
+      this.stop(); // start() failed: nothing of this collector stays open
       return;
     }
     this.retryMs = Math.min(Math.max(this.retryMs * 2, 100), 30_000);

@@ -153,8 +153,19 @@ describe.skipIf(skip)("collector in a network namespace", () => {
     expect(JSON.stringify(comparable(once))).toBe(JSON.stringify(ns.oracle()));
   });
 
-  test("nothing was malformed, no warnings", () => {
+  test("nothing was malformed so far, no warnings", () => {
     expect(c.stats().malformed).toBe(0);
     expect(log.lines.filter((l) => l.level === "warn" || l.level === "error")).toEqual([]);
+  });
+
+  test("a garbage read is logged and answered with a re-dump; changes still arrive", async () => {
+    const dumps = c.stats().dumps;
+    const garbage = new Uint8Array(40).fill(0xff); // nlmsg_len 0xffffffff: framing broken
+    (c as unknown as { onChunk(b: Uint8Array): void }).onChunk(garbage);
+    expect(c.stats().malformed).toBe(1);
+    expect(log.lines.filter((l) => l.level === "warn")).toHaveLength(1);
+    ns.ip("addr", "add", "10.62.0.1/24", "dev", "vb");
+    await converge(c, ns);
+    expect(c.stats().dumps).toBeGreaterThanOrEqual(dumps + 2);
   });
 });
