@@ -97,14 +97,16 @@ async function bench(client: XenstoreClient, label: string): Promise<Result[]> {
   return out;
 }
 
-/** Context switches per thread name (/proc/self/task/<tid>/{comm,status}). */
+/** Voluntary context switches per thread name (/proc/self/task/<tid>/{comm,status}). */
 function contextSwitches(): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync("/proc/self/task")) {
     try {
       const comm = readFileSync(`/proc/self/task/${tid}/comm`, "utf8").trim();
       const status = readFileSync(`/proc/self/task/${tid}/status`, "utf8");
-      const n = [...status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0);
+      // Voluntary switches = the thread went to sleep, i.e. one per wake-up; preemptions by
+      // other processes (nonvoluntary) say nothing about us.
+      const n = Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status)?.[1] ?? 0);
       out.set(comm, (out.get(comm) ?? 0) + n);
     } catch {
       // the thread ended meanwhile
@@ -115,7 +117,7 @@ function contextSwitches(): Map<string, number> {
 
 /**
  * Idle cost: a connected client with a watch registered, nothing happening, for `seconds`;
- * context switches per thread over the window. Runs in a child process (`--idle-child`): this
+ * wake-ups per thread over the window. Runs in a child process (`--idle-child`): this
  * process has spawned the daemons, and Bun watching its children wakes it about twice a second,
  * which is not the client's doing. The child runs with BUN_GC_TIMER_DISABLE=1, as the systemd
  * unit does.
@@ -188,7 +190,7 @@ print(line(header));
 for (const r of rows) print(line(r));
 
 for (const [label, wakeups] of Object.entries(idleWakeups)) {
-  print(`idle ${idleSeconds} s, ${label}, context switches by thread: ${JSON.stringify(wakeups)}`);
+  print(`idle ${idleSeconds} s, ${label}, wake-ups (voluntary context switches) by thread: ${JSON.stringify(wakeups)}`);
 }
 
 if (jsonAt >= 0) {
