@@ -178,6 +178,15 @@ for (const target of targets) for (const via of ["socket", "worker"] as const) {
       expect(events.pending).toEqual([]);
     });
 
+    test("watches: special @introduceDomain / @releaseDomain names fire on registration", async () => {
+      const events = eventQueue<string>();
+      const a = await d0.watch("@introduceDomain", (p) => events.push(p));
+      const b = await d0.watch("@releaseDomain", (p) => events.push(p));
+      expect((await events.take(2)).sort()).toEqual(["@introduceDomain", "@releaseDomain"]);
+      await a.unwatch();
+      await b.unwatch();
+    });
+
     test("watches: absolute watch by dom0 on a guest's node", async () => {
       const events = eventQueue<string>();
       const w = await d0.watch(`${home}/data/absw`, (p) => events.push(p));

@@ -119,7 +119,8 @@ export class ConnectionState {
       case MsgType.WATCH: {
         const [wpath, token] = args;
         if (wpath === undefined || token === undefined) throw new StoreError("EINVAL");
-        const abs = this.path(wpath);
+        // @introduceDomain / @releaseDomain: special names, valid only as watch paths.
+        const abs = wpath.startsWith("@") && pathProblem(wpath) === undefined ? wpath : this.path(wpath);
         if (this.watches.some((w) => w.path === wpath && w.token === token)) throw new StoreError("EEXIST");
         this.watches.push({ path: wpath, abs, token });
         return OK;
