@@ -86,7 +86,7 @@ function percentile(sorted: number[], p: number): number {
 
 function summary(us: number[]) {
   const s = [...us].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s[s.length - 1]! };
+  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s[s.length - 1]!, slowest: s.slice(-5).map(Math.round) };
 }
 
 /** Reads the child's stdout line by line. */
@@ -213,7 +213,7 @@ async function main() {
 function printTable(r: {
   loadAverage: string; binary: string; readyMs: number;
   idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
-  reactionUs: Record<string, { n: number; p50: number; p99: number; max: number }>;
+  reactionUs: Record<string, { n: number; p50: number; p90: number; p99: number; max: number }>;
   rss: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number };
 }) {
   const us = (v: number) => `${Math.round(v)} µs`;
@@ -224,7 +224,7 @@ function printTable(r: {
     [`idle ${r.idle.seconds} s: batches`, `${r.idle.batches}`],
     [`idle ${r.idle.seconds} s: CPU (10 ms ticks)`, `${r.idle.cpuTicks}`],
     [`idle ${r.idle.seconds} s: context switches, ${r.idle.threads} threads (+${r.idle.threadsEnded} ended)`, `${r.idle.contextSwitches} (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
-    ...Object.entries(r.reactionUs).map(([k, s]): [string, string] => [`reaction via ${k} (n=${s.n})`, `p50 ${us(s.p50)}, p99 ${us(s.p99)}, max ${us(s.max)}`]),
+    ...Object.entries(r.reactionUs).map(([k, s]): [string, string] => [`reaction via ${k} (n=${s.n})`, `p50 ${us(s.p50)}, p90 ${us(s.p90)}, p99 ${us(s.p99)}, max ${us(s.max)}`]),
     ["RSS (anon / file)", `${(r.rss.vmRssKiB / 1024).toFixed(1)} MiB (${(r.rss.rssAnonKiB / 1024).toFixed(1)} / ${(r.rss.rssFileKiB / 1024).toFixed(1)})`],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));

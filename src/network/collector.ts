@@ -41,6 +41,7 @@ export interface NetworkCollectorStats {
   /** Dumps completed (a full sync is two: links, addresses). */
   dumps: number;
   batches: number;
+  /** Messages skipped: malformed, or failed to apply. */
   malformed: number;
   /** The receive buffer the kernel granted, and whether SO_RCVBUFFORCE was permitted. */
   receiveBufferBytes: number;
