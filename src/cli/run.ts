@@ -62,7 +62,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     await Promise.race([supervisor.start(), stopSignal]);
   } catch (e) {
     await supervisor.stop();
-    throw new FatalError((e as Error).message);
+    throw e instanceof FatalError ? e : new FatalError((e as Error).message);
   }
   const signal = await stopSignal;
   log.info(`${signal}: stopping`);

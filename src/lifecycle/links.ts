@@ -1,6 +1,7 @@
 // The links the supervisor can open: xenstore (device or socket, found like libxenstore does) and
 // the console publisher.
 import type { AgentConfig } from "../config.ts";
+import { FatalError } from "../errors.ts";
 import { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
 import { consoleTarget } from "../publish/console-target.ts";
@@ -9,8 +10,8 @@ import type { XenstoreClient } from "../xenstore/client.ts";
 import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
 import type { Connector, Link } from "./supervisor.ts";
 
-/** Thrown when this host has no xenstore at all (not a Xen guest): exit 1, no reconnecting. */
-export class NoXenstoreError extends Error {
+/** Thrown when this host has no xenstore at all (not a Xen guest): exit 1, no retrying. */
+export class NoXenstoreError extends FatalError {
   override name = "NoXenstoreError";
 }
 

@@ -13,6 +13,7 @@
 import type { AgentConfig } from "../config.ts";
 import type { LoadedConfig } from "../config-file.ts";
 import { Daemon, type DaemonOptions } from "../daemon.ts";
+import { FatalError } from "../errors.ts";
 import { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
@@ -129,7 +130,8 @@ export class Supervisor {
 
   /**
    * Connects, starts the collectors and resolves after the first full publish attempt. Throws
-   * when the first connection cannot be made (the caller exits 1; systemd restarts it).
+   * FatalError when there is no xenstore at all (not a Xen guest: exit 1); a connection that fails
+   * is retried with backoff like a lost one.
    */
   start(): Promise<void> {
     const started = this.doStart();
@@ -144,13 +146,29 @@ export class Supervisor {
     this.status(`connecting to ${config.publisher}`);
     // Not for --publisher console: a dry run off Xen must not change the machine.
     if (config.raiseFreezeTimeout && config.publisher === "xenstore") raiseFreezeTimeout(new HostRoot(config.root), this.log);
-    const link = await this.opts.connect(config, this.log);
+    let link: Link | undefined;
+    try {
+      link = await this.opts.connect(config, this.log);
+    } catch (e) {
+      // Not a Xen guest: nothing to wait for. Anything else (the device or socket exists but the
+      // connection failed) may pass: retry with backoff; READY=1 comes after the first publish.
+      if (e instanceof FatalError) throw e;
+      this.log.warn(`cannot connect yet: ${(e as Error).message}; retrying with backoff`);
+      this.status(`Cannot connect yet: ${(e as Error).message}; retrying`);
+    }
     if (this.stopping) {
-      link.close();
+      link?.close();
       return;
     }
-    this.attach(link);
-    this._state = "connected";
+    if (link) {
+      this.attach(link);
+      this._state = "connected";
+    } else {
+      this._state = "reconnecting";
+      this.lostAt = performance.now();
+      this.reconnectAttempts = 0;
+      this.scheduleReconnect();
+    }
     if (this.opts.clockJumps) {
       try {
         this.clock = this.opts.clockJumps(
@@ -329,7 +347,10 @@ export class Supervisor {
     } catch (e) {
       if (this.reconnectAttempts === 1) this.log.warn(`reconnect failed: ${(e as Error).message}; retrying with backoff up to ${(this.opts.backoff?.maxMs ?? 5000) / 1000} s`);
       else this.log.debug(`reconnect attempt ${this.reconnectAttempts} failed: ${(e as Error).message}`);
-      if (!this.stopping && !this.link) this.events.reconnectFailed?.(this.reconnectAttempts, this.scheduleReconnect());
+      if (!this.stopping && !this.link) {
+        const next = this.scheduleReconnect(); // not inside `?.(…)`: it must run with no listener too
+        this.events.reconnectFailed?.(this.reconnectAttempts, next);
+      }
       return;
     }
     if (this.stopping || this.link) {

@@ -46,17 +46,18 @@ export class SwitchableTarget implements PublishTarget {
   }
 
   write(path: string, value: string): Promise<void> {
-    return this.run(`write ${path}`, (t) => t.write(path, value));
+    return this.run((t) => t.write(path, value));
   }
 
   rm(path: string): Promise<void> {
-    return this.run(`rm ${path}`, (t) => t.rm(path));
+    return this.run((t) => t.rm(path));
   }
 
-  private async run(what: string, op: (t: PublishTarget) => Promise<void>): Promise<void> {
+  private async run(op: (t: PublishTarget) => Promise<void>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const t = this.current;
-      if (!t) throw new NotConnectedError(`not connected (${what})`);
+      // One message whatever the key, so the agent logs the outage once, not once per key.
+      if (!t) throw new NotConnectedError("not connected to xenstore (reconnecting)");
       try {
         return await op(t);
       } catch (e) {

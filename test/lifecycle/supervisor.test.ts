@@ -35,6 +35,41 @@ describe("start", () => {
   });
 });
 
+describe("start without a connection", () => {
+  test("xenstore refuses at first: start returns, retries with backoff, READY=1 only after the first publish", async () => {
+    h = new Harness();
+    h.failConnects = 3;
+    await h.start({ waitForWatches: false });
+    expect(h.sup.state).toBe("reconnecting");
+    expect(h.notifier.messages.some((m) => m.includes("READY=1"))).toBe(false);
+    await h.notifier.waitFor(/^READY=1/);
+    await h.converged();
+    expect(h.sup.state).toBe("connected");
+    expect(h.notifier.messages.filter((m) => m.includes("READY=1"))).toHaveLength(1);
+    expect(h.connects).toBe(1);
+  });
+
+  test("not a Xen guest at all (no xenstore anywhere): start fails with FatalError", async () => {
+    const { Supervisor } = await import("../../src/lifecycle/supervisor.ts");
+    const { ReloadableLogger } = await import("../../src/lifecycle/reloadable-logger.ts");
+    const { defaultConnector } = await import("../../src/lifecycle/links.ts");
+    const { FatalError } = await import("../../src/errors.ts");
+    const root = new FixtureRoot({ "sys/hypervisor/type": "kvm\n" });
+    const probe = new Harness({ root });
+    const sup = new Supervisor({
+      loaded: probe.loaded(),
+      reload: () => probe.loaded(),
+      log: new ReloadableLogger(probe.log),
+      connect: defaultConnector({}),
+    });
+    const err = await sup.start().then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FatalError);
+    expect(String((err as Error).message)).toContain("not a Xen guest (sys/hypervisor/type is 'kvm')");
+    await sup.stop();
+    root.remove();
+  });
+});
+
 describe("migration and resume triggers", () => {
   for (const kind of ["unique-domain-id", "resume-watch", "clock-jump"] as const) {
     test(`tree wiped, then ${kind}: one full republish within 1 s, tree equals the truth`, async () => {

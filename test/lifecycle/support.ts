@@ -66,11 +66,31 @@ export class FixtureRoot {
 
 export interface RecordingNotifier extends Notifier {
   messages: string[];
+  /** Resolves once a message matching `re` was sent (already, or later). */
+  waitFor(re: RegExp, ms?: number): Promise<void>;
 }
 
 export function recordingNotifier(): RecordingNotifier {
   const messages: string[] = [];
-  return { active: true, messages, notify: (m) => messages.push(m) > 0, close() {} };
+  const waiters = new Set<{ re: RegExp; resolve(): void }>();
+  return {
+    active: true,
+    messages,
+    notify(m) {
+      messages.push(m);
+      for (const w of [...waiters]) if (w.re.test(m)) (waiters.delete(w), w.resolve());
+      return true;
+    },
+    close() {},
+    waitFor(re, ms = 5000) {
+      if (messages.some((m) => re.test(m))) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const w = { re, resolve: () => (clearTimeout(timer), resolve()) };
+        const timer = setTimeout(() => (waiters.delete(w), reject(new Error(`no notification matching ${re} within ${ms} ms`))), ms);
+        waiters.add(w);
+      });
+    },
+  };
 }
 
 export interface HarnessOptions {
@@ -98,6 +118,8 @@ export class Harness {
   cli: Record<string, unknown>;
   private listeners = new Set<() => void>();
   connects = 0;
+  /** Connection attempts that fail before the real connector is used. */
+  failConnects = 0;
 
   constructor(private readonly opts: HarnessOptions = {}) {
     this.root = opts.root ?? new FixtureRoot();
@@ -109,7 +131,7 @@ export class Harness {
     return { ...r, file: { path: "(test)", explicit: false, found: false, values: {} } };
   }
 
-  async start(): Promise<this> {
+  async start(opts: { waitForWatches?: boolean } = {}): Promise<this> {
     this.srv = await TestXenstored.start(this.opts.server);
     this.guestPath = this.srv.addGuest(DOMID);
     // XAPI makes the whole control/ tree guest-writable (xenopsd); plain xl does not.
@@ -122,6 +144,10 @@ export class Harness {
       reload: () => this.loaded(),
       log: new ReloadableLogger(this.log),
       connect: async (config, log) => {
+        if (this.failConnects > 0) {
+          this.failConnects--;
+          throw new Error("connect refused (test)");
+        }
         const link = await connect(config, log);
         this.connects++;
         const inner = wrap ? wrap(link.target) : link.target;
@@ -144,10 +170,11 @@ export class Harness {
     });
     this.sup.events.published = () => this.changed();
     this.sup.events.republished = () => this.changed();
-    const watching = this.next("watching");
+    const watching = this.next("watching", 10_000);
     await this.sup.start();
     // Triggers are only meaningful once the watches' own first events are behind.
-    await watching;
+    if (opts.waitForWatches !== false) await watching;
+    else watching.catch(() => {});
     return this;
   }
 
