@@ -137,11 +137,13 @@ async function main() {
     sh(["ip", "-n", ns, "link", "set", "vb", "up"]);
 
     let cmd = [bun, join(import.meta.dir, "netlink-child.ts")];
+  let baseline: ReturnType<typeof memory> | null = null;
     if (!args.dev) {
       const out = join(work, "xga-netlink-child");
       say("compiling the collector …");
       sh([bun, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv", join(import.meta.dir, "netlink-child.ts"), "--outfile", out]);
       cmd = [out];
+      baseline = await emptyProgramRss(bun, work);
     }
     // `ip netns exec` execs the command in place, so the pid we get is the collector's.
     child = Bun.spawn(["ip", "netns", "exec", ns, ...cmd], {
@@ -198,6 +200,7 @@ async function main() {
       idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: d.ticks, contextSwitches: d.switches, threads: d.threads, threadsEnded: d.ended, byThread: d.byThread },
       reactionUs: { ipBatch: summary(warm), ipSpawn: summary(cold) },
       rss,
+      rssEmptyProgram: baseline,
     };
     if (args.json) console.log(JSON.stringify(result, null, 2));
     else printTable(result);
@@ -210,11 +213,29 @@ async function main() {
   }
 }
 
+const mib = (m: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number }) =>
+  `${(m.vmRssKiB / 1024).toFixed(1)} MiB (${(m.rssAnonKiB / 1024).toFixed(1)} / ${(m.rssFileKiB / 1024).toFixed(1)})`;
+
+/** RSS of a compiled program that only waits: the runtime's own share of the figure. */
+async function emptyProgramRss(bun: string, work: string) {
+  const src = join(work, "empty.ts");
+  await Bun.write(src, 'setTimeout(() => {}, 1e9);\nprocess.stdout.write("READY\\n");\n');
+  sh([bun, "build", "--compile", "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv", src, "--outfile", join(work, "empty")]);
+  const p = Bun.spawn([join(work, "empty")], { stdout: "pipe" });
+  await new Lines(p.stdout).next(15_000);
+  await Bun.sleep(3000);
+  const m = memory(p.pid);
+  p.kill();
+  await p.exited;
+  return m;
+}
+
 function printTable(r: {
   loadAverage: string; binary: string; readyMs: number;
   idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
   reactionUs: Record<string, { n: number; p50: number; p90: number; p99: number; max: number }>;
   rss: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number };
+  rssEmptyProgram: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number } | null;
 }) {
   const us = (v: number) => `${Math.round(v)} µs`;
   const rows: [string, string][] = [
@@ -225,7 +246,8 @@ function printTable(r: {
     [`idle ${r.idle.seconds} s: CPU (10 ms ticks)`, `${r.idle.cpuTicks}`],
     [`idle ${r.idle.seconds} s: context switches, ${r.idle.threads} threads (+${r.idle.threadsEnded} ended)`, `${r.idle.contextSwitches} (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
     ...Object.entries(r.reactionUs).map(([k, s]): [string, string] => [`reaction via ${k} (n=${s.n})`, `p50 ${us(s.p50)}, p90 ${us(s.p90)}, p99 ${us(s.p99)}, max ${us(s.max)}`]),
-    ["RSS (anon / file)", `${(r.rss.vmRssKiB / 1024).toFixed(1)} MiB (${(r.rss.rssAnonKiB / 1024).toFixed(1)} / ${(r.rss.rssFileKiB / 1024).toFixed(1)})`],
+    ["RSS (anon / file)", mib(r.rss)],
+    ...(r.rssEmptyProgram ? [["RSS of an empty compiled program, for reference", mib(r.rssEmptyProgram)] as [string, string]] : []),
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   for (const [k, v] of rows) console.log(`${k.padEnd(w)}  ${v}`);
