@@ -30,6 +30,7 @@ const symbols = {
   uname: { args: [ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
   clock_gettime: { args: [i32, ptr], returns: i32 },
+  clock_settime: { args: [i32, ptr], returns: i32 },
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   statvfs: { args: [cstring, ptr], returns: i32 },
