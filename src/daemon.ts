@@ -3,12 +3,14 @@ import { Agent, staleSubtrees } from "./agent.ts";
 import { collectStaticFacts } from "./collectors/index.ts";
 import { collectHost } from "./collectors/hostname.ts";
 import { collectMemory } from "./collectors/meminfo.ts";
+import { VcpuCollector } from "./collectors/vcpu.ts";
 import type { AgentConfig } from "./config.ts";
 import type { HostRoot } from "./host-root.ts";
 import type { Logger } from "./logger.ts";
 import type { NetworkFacts } from "./facts.ts";
 import { NetworkCollector, type NetworkCollectorOptions } from "./network/collector.ts";
 import type { PublishTarget } from "./publish/publisher.ts";
+import { VolumesCollector } from "./volumes/collector.ts";
 
 export interface DaemonOptions {
   config: AgentConfig;
@@ -24,6 +26,8 @@ export interface DaemonOptions {
 export class Daemon {
   readonly agent: Agent;
   private readonly network: NetworkCollector;
+  private readonly volumes: VolumesCollector | undefined;
+  private readonly vcpus: VcpuCollector | undefined;
   private memoryTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
 
@@ -31,6 +35,8 @@ export class Daemon {
     const { config, log, root, target } = opts;
     this.agent = new Agent({ config, facts: collectStaticFacts(root), target, log });
     this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...opts.network });
+    if (config.volumes) this.volumes = new VolumesCollector({ root, log: log.withTag("volumes"), intervalSeconds: config.volumesInterval });
+    if (config.vcpuHotplug) this.vcpus = new VcpuCollector({ root, log: log.withTag("vcpu") });
   }
 
   /** Starts the collectors and resolves after the first full publish. */
@@ -51,6 +57,24 @@ export class Daemon {
       if (!this.stopped) log.error(`network facts unavailable: ${(e as Error).message}`);
     }
     if (this.stopped) return;
+    // Volumes and vCPUs: event sources of their own (mount table poll, uevents); a failure costs
+    // only their keys.
+    if (this.volumes) {
+      try {
+        this.agent.update("volumes", this.volumes.start());
+        this.volumes.onChange((facts) => this.agent.update("volumes", facts));
+      } catch (e) {
+        log.error(`volume facts unavailable: ${(e as Error).message}`);
+      }
+    }
+    if (this.vcpus) {
+      try {
+        this.agent.update("vcpus", this.vcpus.start());
+        this.vcpus.onChange((facts) => this.agent.update("vcpus", facts));
+      } catch (e) {
+        log.warn(`vCPU hot-plug unavailable (${(e as Error).message}); control/feature-vcpu-hotplug not advertised`);
+      }
+    }
     this.agent.schedule();
     await this.agent.idle();
     if (this.stopped) return; // stopped (SIGTERM, SIGHUP) while the first publish ran
@@ -66,9 +90,10 @@ export class Daemon {
     return this.network.stats();
   }
 
-  /** Re-dumps the network state (after resume, or when events may have been lost). */
+  /** Re-reads what may have changed unseen (after resume, or when events may have been lost). */
   resync(): void {
     this.network.resync();
+    this.volumes?.refresh();
   }
 
   /** Stops collecting and waits for the publish in flight. Idempotent. */
@@ -77,6 +102,8 @@ export class Daemon {
     this.stopped = true;
     clearInterval(this.memoryTimer);
     this.network.stop();
+    this.volumes?.stop();
+    this.vcpus?.stop();
     await this.agent.idle();
   }
 }

@@ -10,6 +10,8 @@ import { resolveConfig } from "../../src/config.ts";
 import { HostRoot } from "../../src/host-root.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { collectNetworkOnce } from "../../src/network/collector.ts";
+import { VcpuCollector } from "../../src/collectors/vcpu.ts";
+import { collectVolumesOnce } from "../../src/volumes/collector.ts";
 import { AF_UNIX, check, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "../../native/libc.ts";
 import { readSocket } from "../../native/socket-reader.ts";
 import { sockaddrUn } from "../../native/unix-datagram.ts";
@@ -145,6 +147,21 @@ class NotifySocket {
 const root = new FixtureRoot();
 afterAll(() => root.remove());
 
+/** What an agent with default options should publish for `dir`: the same collectors, run here. */
+async function truthFor(dir: string): Promise<Map<string, string>> {
+  const { config } = resolveConfig({ cli: { root: dir }, env: {} });
+  const hostRoot = new HostRoot(dir);
+  const vcpu = new VcpuCollector({ root: hostRoot, log: silentLogger });
+  const vcpus = vcpu.start();
+  vcpu.stop();
+  return new TreeBuilder(config).build({
+    ...collectStaticFacts(hostRoot),
+    network: await collectNetworkOnce(hostRoot, silentLogger),
+    volumes: collectVolumesOnce(hostRoot, silentLogger),
+    vcpus,
+  });
+}
+
 describe("signals (console publisher)", () => {
   test("SIGTERM: exit 0 within 2 s", async () => {
     const a = spawnAgent(["run", "--publisher", "console", "-s", "--root", root.dir]);
@@ -224,9 +241,7 @@ describe("against the in-process xenstored, with NOTIFY_SOCKET", () => {
       await notify.waitFor(/^READY=1\nSTATUS=Publishing \d+ keys to socket:/);
       await notify.waitFor(/^WATCHDOG=1$/, 2000);
       // The truth: the same facts gathered here (same network namespace) through the same schema.
-      const { config } = resolveConfig({ cli: { root: froot.dir }, env: {} });
-      const hostRoot = new HostRoot(froot.dir);
-      const want = new TreeBuilder(config).build({ ...collectStaticFacts(hostRoot), network: await collectNetworkOnce(hostRoot, silentLogger) });
+      const want = await truthFor(froot.dir);
       expect(treeDiff(srv, want, "std")).toEqual([]);
       expect(readFileSync(join(froot.dir, "sys/power/pm_freeze_timeout"), "utf8")).toBe("300000");
 
@@ -259,9 +274,7 @@ describe("against the in-process xenstored, with NOTIFY_SOCKET", () => {
       xapiControl(srv);
       await a.err.waitFor(/reconnected to socket:.*republishing everything/, 5000, mark);
       await a.err.waitFor(/republishing everything \(.*reconnect/, 5000, mark);
-      const { config } = resolveConfig({ cli: { root: root.dir }, env: {} });
-      const hostRoot = new HostRoot(root.dir);
-      const want = new TreeBuilder(config).build({ ...collectStaticFacts(hostRoot), network: await collectNetworkOnce(hostRoot, silentLogger) });
+      const want = await truthFor(root.dir);
       // The republish lands right after its log line: wait for the store to match.
       const deadline = performance.now() + 5000;
       while (treeDiff(srv, want, "std").length > 0 && performance.now() < deadline) await new Promise((r) => setImmediate(r));
