@@ -76,7 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "vcpuHotplug", flag: "vcpu-hotplug", kind: "boolean", default: true,
     description: "Bring hot-added vCPUs online and advertise control/feature-vcpu-hotplug" },
   { key: "raiseFreezeTimeout", flag: "raise-freeze-timeout", kind: "boolean", default: true,
-    description: "At start, raise /sys/power/pm_freeze_timeout from the kernel's 20000 ms to 300000 ms so migrating a loaded guest does not fail to freeze tasks" },
+    description: "Raise /sys/power/pm_freeze_timeout from the kernel default 20000 to 300000 ms at start (migrating a loaded guest)" },
 ];
 
 export type ConfigOrigin = "default" | "env" | "file" | "cli";
