@@ -36,8 +36,8 @@ function sh(argv: string[]): void {
 }
 
 /** Per thread (by tid): name, utime+stime ticks, voluntary + involuntary context switches. */
-function threads(pid: number): Map<string, { name: string; ticks: number; switches: number }> {
-  const out = new Map<string, { name: string; ticks: number; switches: number }>();
+function threads(pid: number): Map<string, { name: string; ticks: number; switches: number; voluntary: number }> {
+  const out = new Map<string, { name: string; ticks: number; switches: number; voluntary: number }>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
@@ -48,6 +48,7 @@ function threads(pid: number): Map<string, { name: string; ticks: number; switch
         name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? tid,
         ticks: Number(f[11]) + Number(f[12]), // utime (14), stime (15)
         switches: n("voluntary_ctxt_switches") + n("nonvoluntary_ctxt_switches"),
+        voluntary: n("voluntary_ctxt_switches"), // the thread went to sleep; the rest is preemption
       });
     } catch {
       // the thread ended between readdir and read
@@ -63,15 +64,17 @@ function threads(pid: number): Map<string, { name: string; ticks: number; switch
 function idleDelta(a: ReturnType<typeof threads>, b: ReturnType<typeof threads>) {
   let ticks = 0;
   let switches = 0;
+  let voluntary = 0;
   const byThread: Record<string, number> = {};
   for (const [tid, t] of b) {
-    const before = a.get(tid) ?? { ticks: 0, switches: 0 };
+    const before = a.get(tid) ?? { ticks: 0, switches: 0, voluntary: 0 };
+    voluntary += t.voluntary - before.voluntary;
     ticks += t.ticks - before.ticks;
     switches += t.switches - before.switches;
     byThread[t.name] = (byThread[t.name] ?? 0) + t.switches - before.switches;
   }
   const ended = [...a.keys()].filter((tid) => !b.has(tid)).length;
-  return { ticks, switches, byThread, threads: b.size, ended };
+  return { ticks, switches, voluntary, byThread, threads: b.size, ended };
 }
 
 function memory(pid: number) {
@@ -197,7 +200,7 @@ async function main() {
       loadAverage: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
       binary: args.dev ? "dev (bun netlink-child.ts)" : "compiled (bun build --compile)",
       readyMs: Math.round(readyMs * 10) / 10,
-      idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: d.ticks, contextSwitches: d.switches, threads: d.threads, threadsEnded: d.ended, byThread: d.byThread },
+      idle: { seconds: IDLE_S, batches: idleBatches, cpuTicks: d.ticks, contextSwitches: d.switches, voluntary: d.voluntary, threads: d.threads, threadsEnded: d.ended, byThread: d.byThread },
       reactionUs: { ipBatch: summary(warm), ipSpawn: summary(cold) },
       rss,
       rssEmptyProgram: baseline,
@@ -232,7 +235,7 @@ async function emptyProgramRss(bun: string, work: string) {
 
 function printTable(r: {
   loadAverage: string; binary: string; readyMs: number;
-  idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
+  idle: { seconds: number; batches: number; cpuTicks: number; contextSwitches: number; voluntary: number; threads: number; threadsEnded: number; byThread: Record<string, number> };
   reactionUs: Record<string, { n: number; p50: number; p90: number; p99: number; max: number }>;
   rss: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number };
   rssEmptyProgram: { vmRssKiB: number; rssAnonKiB: number; rssFileKiB: number } | null;
@@ -244,7 +247,7 @@ function printTable(r: {
     ["start-up to first snapshot (incl. exec)", `${r.readyMs} ms`],
     [`idle ${r.idle.seconds} s: batches`, `${r.idle.batches}`],
     [`idle ${r.idle.seconds} s: CPU (10 ms ticks)`, `${r.idle.cpuTicks}`],
-    [`idle ${r.idle.seconds} s: context switches, ${r.idle.threads} threads (+${r.idle.threadsEnded} ended)`, `${r.idle.contextSwitches} (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
+    [`idle ${r.idle.seconds} s: context switches, ${r.idle.threads} threads (+${r.idle.threadsEnded} ended)`, `${r.idle.contextSwitches}, ${r.idle.voluntary} voluntary (${Object.entries(r.idle.byThread).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ") || "none"})`],
     ...Object.entries(r.reactionUs).map(([k, s]): [string, string] => [`reaction via ${k} (n=${s.n})`, `p50 ${us(s.p50)}, p90 ${us(s.p90)}, p99 ${us(s.p99)}, max ${us(s.max)}`]),
     ["RSS (anon / file)", mib(r.rss)],
     ...(r.rssEmptyProgram ? [["RSS of an empty compiled program, for reference", mib(r.rssEmptyProgram)] as [string, string]] : []),
