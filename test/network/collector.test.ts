@@ -5,6 +5,7 @@ import { withNetns } from "../../native/netns.ts";
 import { HostRoot } from "../../src/host-root.ts";
 import { collectNetworkOnce, NetworkCollector } from "../../src/network/collector.ts";
 import type { NetworkFacts } from "../../src/facts.ts";
+import { reportedInterfaces } from "../../src/network/policy.ts";
 import { announceSkip, collectingLogger, comparable, converge, iface, netnsUnavailable, TestNetns, waitFor } from "./support/netns.ts";
 
 const skip = announceSkip("network collector (netns)", netnsUnavailable());
@@ -113,6 +114,9 @@ describe.skipIf(skip)("collector in a network namespace", () => {
     ns.ip("link", "set", "vb", "up");
     let f = await converge(c, ns);
     expect(iface(f, "wan0")!.master).toBe(iface(f, "br0")!.ifindex);
+    // The policy then reports the bridge's address for the port (xe-guest-utilities issue 145).
+    const port = reportedInterfaces(f, { include: [], exclude: [], linkLocal: false }, { toolstackOnly: false }).find((i) => i.name === "wan0")!;
+    expect(port.addresses.map((a) => a.address)).toContain("10.50.0.1");
     ns.ip("link", "set", "wan0", "nomaster"); // AF_BRIDGE DELLINK must not delete wan0
     f = await converge(c, ns);
     expect(iface(f, "wan0")!.master).toBeNull();
