@@ -19,6 +19,12 @@ export interface DaemonOptions {
   target: PublishTarget;
   /** Tests: collector settings (a tiny receive buffer to force overruns). */
   network?: Partial<NetworkCollectorOptions>;
+  /**
+   * Remove what a previous run may have left (`staleSubtrees`) before the first publish (default
+   * true). A reload knows exactly what the previous pipeline wrote and passes false: removing and
+   * rewriting would make dom0 see the interfaces vanish for a moment.
+   */
+  removeStale?: boolean;
   /** Tests: how the collector is started (inside a network namespace: `withNetns(ns, () => c.start())`). */
   startNetwork?: (collector: NetworkCollector) => Promise<NetworkFacts>;
 }
@@ -43,7 +49,7 @@ export class Daemon {
   async start(): Promise<void> {
     const { config, log, root, target } = this.opts;
     // A previous run's interfaces may be gone: their keys are rebuilt from scratch.
-    for (const path of staleSubtrees(config.schema)) {
+    for (const path of this.opts.removeStale === false ? [] : staleSubtrees(config.schema)) {
       await target.rm(path).catch((e: Error & { code?: string }) => {
         if (e.code !== "ENOENT") log.warn(`could not remove stale ${path}: ${e.message}`);
       });

@@ -267,16 +267,16 @@ export class Supervisor {
     this.trigger(reason);
   }
 
-  private makeDaemon(): Daemon {
+  private makeDaemon(removeStale: boolean): Daemon {
     const config = this.config;
-    const daemon = new Daemon({ ...this.opts.daemon, config, log: this.log, root: new HostRoot(config.root), target: this.target });
+    const daemon = new Daemon({ ...this.opts.daemon, config, log: this.log, root: new HostRoot(config.root), target: this.target, removeStale });
     daemon.agent.onPublished = (result) => this.published(result);
     daemon.agent.onPublishFailed = (err) => this.publishFailed(err);
     return daemon;
   }
 
-  private async startDaemon(): Promise<void> {
-    const daemon = this.makeDaemon();
+  private async startDaemon(removeStale = true): Promise<void> {
+    const daemon = this.makeDaemon(removeStale);
     this.daemon = daemon;
     const started = performance.now();
     await daemon.start();
@@ -431,7 +431,8 @@ export class Supervisor {
       for (const k of old.agent.written().keys()) this.pendingCleanup.add(k);
     }
     if (this.stopping) return false;
-    await this.startDaemon();
+    // Same target: the old pipeline's keys are known (pendingCleanup), no blanket removal needed.
+    await this.startDaemon(relink || !old);
     this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${this.current?.agent.written().size ?? 0} keys to ${this.target.name}`);
     this.events.reloaded?.(true);
     return true;

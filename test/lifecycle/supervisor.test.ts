@@ -204,6 +204,21 @@ describe("reload and stop", () => {
     expect(h.notifier.messages.some((m) => m.startsWith("RELOADING=1\nMONOTONIC_USEC="))).toBe(true);
   });
 
+  test("reload with the same schema removes nothing that stays published (no flapping)", async () => {
+    const removed: string[] = [];
+    h = new Harness({
+      wrapTarget: (t) => ({ name: t.name, write: (p, v) => t.write(p, v), rm: (p) => (removed.push(p), t.rm(p)) }),
+    });
+    await h.start();
+    await h.converged();
+    removed.length = 0;
+    h.cli = { ...h.cli, extended: true };
+    expect(await h.sup.reload()).toBe(true);
+    await h.converged();
+    const kept = [...h.truth().keys()];
+    expect(removed.filter((r) => kept.some((k) => k === r || k.startsWith(`${r}/`)))).toEqual([]);
+  });
+
   test("a bad configuration on reload: logged, the running one stays", async () => {
     h = await new Harness().start();
     await h.converged();
