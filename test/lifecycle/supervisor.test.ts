@@ -229,6 +229,46 @@ describe("reload and stop", () => {
     expect(h.sup.state).toBe("connected");
   });
 
+  test("stop during a batch: the batch in flight is finished first", async () => {
+    let onWrite: (() => void) | undefined;
+    h = new Harness({
+      wrapTarget: (t) => ({ name: t.name, write: (p, v) => (onWrite?.(), t.write(p, v)), rm: (p) => t.rm(p) }),
+    });
+    await h.start();
+    await h.converged();
+    h.srv.faults.delayReplies(3);
+    h.wipeGuestKeys();
+    const inBatch = new Promise<void>((resolve) => (onWrite = resolve));
+    h.jump?.();
+    await inBatch;
+    onWrite = undefined;
+    const t0 = performance.now();
+    await h.sup.stop();
+    expect(performance.now() - t0).toBeLessThan(1600);
+    expect(h.diff()).toEqual([]); // everything the batch had to write was written before stopping
+  });
+
+  test("stop while xenstore answers nothing: bounded at 1.5 s", async () => {
+    let onWrite: (() => void) | undefined;
+    h = new Harness({
+      wrapTarget: (t) => ({ name: t.name, write: (p, v) => (onWrite?.(), t.write(p, v)), rm: (p) => t.rm(p) }),
+    });
+    await h.start();
+    await h.converged();
+    h.srv.faults.swallowNext(1_000_000);
+    h.wipeGuestKeys();
+    const inBatch = new Promise<void>((resolve) => (onWrite = resolve));
+    h.jump?.();
+    await inBatch; // the republish is sending, and nothing will answer
+    onWrite = undefined;
+    const t0 = performance.now();
+    await h.sup.stop();
+    const ms = performance.now() - t0;
+    expect(ms).toBeGreaterThan(1400);
+    expect(ms).toBeLessThan(2000);
+    h.srv.faults.swallowNext(0);
+  });
+
   test("stop: STOPPING=1, connection closed, idempotent", async () => {
     h = await new Harness().start();
     await h.converged();
