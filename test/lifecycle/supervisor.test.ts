@@ -219,6 +219,23 @@ describe("reload and stop", () => {
     expect(removed.filter((r) => kept.some((k) => k === r || k.startsWith(`${r}/`)))).toEqual([]);
   });
 
+  test("reload changing the connection settings reopens the connection; watches work on the new one", async () => {
+    h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    h.cli = { ...h.cli, "xenstore-timeout": 3 };
+    const watching = h.next("watching");
+    expect(await h.sup.reload()).toBe(true);
+    await watching;
+    await h.converged();
+    expect(h.connects).toBe(2);
+    expect(h.srv.connectionCount).toBe(1);
+    h.wipeGuestKeys();
+    const republished = h.next("republished");
+    h.dom0Write("unique-domain-id", "55555555-5555-5555-5555-555555555555");
+    expect(await republished).toEqual(["unique-domain-id"]);
+    await h.converged();
+  });
+
   test("a bad configuration on reload: logged, the running one stays", async () => {
     h = await new Harness().start();
     await h.converged();
