@@ -143,7 +143,7 @@ export class Supervisor {
   private async doStart(): Promise<void> {
     this._state = "starting";
     const config = this.config;
-    this.status(`connecting to ${config.publisher}`);
+    this.status(`Connecting to ${config.publisher}`);
     // Not for --publisher console: a dry run off Xen must not change the machine.
     if (config.raiseFreezeTimeout && config.publisher === "xenstore") raiseFreezeTimeout(new HostRoot(config.root), this.log);
     let link: Link | undefined;

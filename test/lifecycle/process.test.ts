@@ -277,7 +277,7 @@ describe("against the in-process xenstored, with NOTIFY_SOCKET", () => {
       const want = await truthFor(root.dir);
       // The republish lands right after its log line: wait for the store to match.
       const deadline = performance.now() + 5000;
-      while (treeDiff(srv, want, "std").length > 0 && performance.now() < deadline) await new Promise((r) => setImmediate(r));
+      while (treeDiff(srv, want, "std").length > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
       expect(treeDiff(srv, want, "std")).toEqual([]);
       expect(a.proc.exitCode).toBeNull();
       expect((await signalAndWait(a, "SIGTERM")).code).toBe(0);
