@@ -19,40 +19,52 @@ export interface ThreadTotals {
   /** Context switches by thread name (threads of one name summed). */
   byName: Record<string, number>;
   threads: number;
+  /** Per thread id: name, switches, ticks (so a delta survives threads coming and going). */
+  byTid: Record<string, { name: string; switches: number; ticks: number }>;
 }
 
 /** CPU ticks and context switches summed over /proc/<pid>/task/* (not only the main thread). */
 export function threadTotals(pid: number): ThreadTotals {
-  let ticks = 0;
-  let switches = 0;
-  const byName: Record<string, number> = {};
-  const tids = readdirSync(`/proc/${pid}/task`);
-  for (const tid of tids) {
+  const out: ThreadTotals = { ticks: 0, switches: 0, byName: {}, threads: 0, byTid: {} };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
       const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from 3 (state) on
-      ticks += Number(f[11]) + Number(f[12]); // utime (14), stime (15)
+      const ticks = Number(f[11]) + Number(f[12]); // utime (14), stime (15)
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const n = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
-      const cs = n("voluntary_ctxt_switches") + n("nonvoluntary_ctxt_switches");
+      const switches = n("voluntary_ctxt_switches") + n("nonvoluntary_ctxt_switches");
       const name = /^Name:\s+(.*)$/m.exec(status)?.[1] ?? tid;
-      switches += cs;
-      byName[name] = (byName[name] ?? 0) + cs;
+      out.byTid[tid] = { name, switches, ticks };
+      out.ticks += ticks;
+      out.switches += switches;
+      out.byName[name] = (out.byName[name] ?? 0) + switches;
+      out.threads++;
     } catch {
       // the thread ended between readdir and read
     }
   }
-  return { ticks, switches, byName, threads: tids.length };
+  return out;
 }
 
-/** after − before, per thread name too (names that did not switch are left out). */
+/**
+ * What happened between two readings, per thread: a thread that started in between counts from
+ * zero; one that ended is left out (its last switches are lost), and counted in `ended`.
+ */
 export function threadDelta(before: ThreadTotals, after: ThreadTotals) {
   const byName: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after.byName)) {
-    const d = v - (before.byName[k] ?? 0);
-    if (d !== 0) byName[k] = d;
+  let ticks = 0;
+  let switches = 0;
+  for (const [tid, t] of Object.entries(after.byTid)) {
+    const b = before.byTid[tid];
+    const ds = t.switches - (b?.switches ?? 0);
+    ticks += t.ticks - (b?.ticks ?? 0);
+    switches += ds;
+    if (ds !== 0) byName[t.name] = (byName[t.name] ?? 0) + ds;
   }
-  return { ticks: after.ticks - before.ticks, switches: after.switches - before.switches, byName, threads: after.threads };
+  const ended = Object.keys(before.byTid).filter((tid) => !(tid in after.byTid)).length;
+  const started = Object.keys(after.byTid).filter((tid) => !(tid in before.byTid)).length;
+  return { ticks, switches, byName, threads: after.threads, started, ended };
 }
 
 export interface Memory {

@@ -18,6 +18,7 @@ import { XenstoreClient } from "../../src/xenstore/client.ts";
 import { SocketTransport } from "../../src/xenstore/socket-transport.ts";
 import { readTree } from "../../test/support/xenstore-tree.ts";
 import { realXenstoredUnavailable, startRealXenstored, type RealXenstored } from "../../test/support/xenstored.ts";
+import { watchClockJumps, type ClockJumpWatcher } from "../../native/timerfd.ts";
 import { Cleanup, deathPrefix, Lines, memoryOf, run, stopProcess, withTimeout } from "./lib.ts";
 
 export const VIFS = 4;
@@ -193,6 +194,15 @@ export interface WatchEvent {
 export interface GuestOps {
   /** WRITE / RM / MKDIR / SET_PERMS sent by the guest, all paths. */
   modifying: number;
+  /**
+   * Full republishes among them (a WRITE of data/os_distro, which never changes once published,
+   * up to the next data/updated): the agent's answer to a wall-clock step, a resume or a
+   * reconnect. On a shared machine other processes step the clock (clock_settime in the lifecycle
+   * tests), so they are counted apart, and `steady` is `modifying` without them.
+   */
+  republishes: number;
+  republishOps: number;
+  steady: number;
   writes: number;
   rms: number;
   updated: number;
@@ -272,11 +282,20 @@ export class Xenstore {
    */
   guestOps(from: number): GuestOps {
     const buf = readFileSync(this.tracePath).subarray(from).toString("utf8");
-    const out: GuestOps = { modifying: 0, writes: 0, rms: 0, updated: 0, byType: {}, byKey: {} };
+    const out: GuestOps = { modifying: 0, republishes: 0, republishOps: 0, steady: 0, writes: 0, rms: 0, updated: 0, byType: {}, byKey: {} };
+    let inRepublish = false;
     for (const m of buf.matchAll(/^IN \S+ \S+ \S+ (WRITE|RM|MKDIR|SET_PERMS) \(([^ )]*)/gm)) {
       const [, type, path] = m as unknown as [string, string, string];
       if (path.startsWith("/")) continue; // dom0 (the bench)
       out.modifying++;
+      if (type === "WRITE" && path === "data/os_distro") inRepublish = true;
+      if (inRepublish) {
+        out.republishOps++;
+        if (type === "WRITE" && path === "data/updated") {
+          inRepublish = false;
+          out.republishes++;
+        }
+      } else out.steady++;
       out.byType[type] = (out.byType[type] ?? 0) + 1;
       if (type === "WRITE") out.writes++;
       if (type === "RM") out.rms++;
@@ -414,4 +433,41 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
       return spawn([o.baselineBin], env(gcTimer), () => {});
     },
   };
+}
+
+// --- wall-clock steps by others ------------------------------------------------------------
+
+/**
+ * Counts steps of CLOCK_REALTIME (clock_settime, `date -s`, an NTP step) as the agent sees them
+ * (a CANCEL_ON_SET timerfd), so a window the agent spent republishing because another process set
+ * the clock is reported as such. One step can be reported twice; steps 100 ms apart count once.
+ */
+export class ClockSteps {
+  private readonly times: bigint[] = [];
+  private readonly watcher: ClockJumpWatcher | undefined;
+
+  constructor() {
+    try {
+      this.watcher = watchClockJumps(() => {
+        const t = monotonicNs();
+        const last = this.times.at(-1);
+        if (last === undefined || t - last > 100_000_000n) this.times.push(t);
+      });
+    } catch {
+      this.watcher = undefined; // no timerfd: steps go uncounted
+    }
+  }
+
+  get available(): boolean {
+    return this.watcher !== undefined;
+  }
+
+  /** Steps between two CLOCK_MONOTONIC times (ns). */
+  between(from: bigint, to: bigint): number {
+    return this.times.filter((t) => t >= from && t <= to).length;
+  }
+
+  close(): void {
+    this.watcher?.close();
+  }
 }
