@@ -26,7 +26,7 @@ const repo = join(import.meta.dir, "..");
  * The xenbus reader and the mountinfo poller (native/poll-worker.ts) run in Workers, which a
  * compiled binary only has if they are entrypoints.
  */
-const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts", "native/poll-worker.ts"].filter((p) => existsSync(join(repo, p)));
+const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts", "native/poll-worker.ts", "native/fd-reader-worker.ts"].filter((p) => existsSync(join(repo, p)));
 
 function buildNumber(): number {
   if (process.env.BUILD_NUMBER && /^\d+$/.test(process.env.BUILD_NUMBER)) return Number(process.env.BUILD_NUMBER);

@@ -63,6 +63,9 @@ export class Agent {
   private dirty = false;
   private running: Promise<void> | undefined;
   private lastError: unknown;
+  /** Set while a publish that was answered EAGAIN waits to be tried again. */
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
   /** Called after each publish (benchmarks, systemd readiness, tests). */
   onPublished: ((result: PublishResult) => void) | undefined;
   /** Called when a publish failed because the target went away. */
@@ -113,12 +116,28 @@ export class Agent {
     return this.builder.build(this.facts);
   }
 
+  /** No more publishes from this pipeline (a reload replaced it, or the agent stops). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
   /** Requests a publish; updates made in the same tick are published together. */
   schedule(): void {
+    if (this.stopped) return;
     this.dirty = true;
     this.running ??= this.drain().finally(() => {
       this.running = undefined;
     });
+  }
+
+  /** A busy daemon (EAGAIN): try the deferred changes again in a second, once. */
+  private retryLater(): void {
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule();
+    }, 1000);
   }
 
   private async drain(): Promise<void> {
@@ -128,6 +147,7 @@ export class Agent {
       try {
         const result = await this.publisher.publish(this.desiredTree());
         this.lastError = undefined;
+        if (result.deferred > 0) this.retryLater();
         this.onPublished?.(result);
       } catch (e) {
         if (String(e) !== String(this.lastError)) this.log.error(`publish failed: ${(e as Error).message}`);

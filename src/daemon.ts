@@ -25,6 +25,8 @@ export interface DaemonOptions {
    * rewriting would make dom0 see the interfaces vanish for a moment.
    */
   removeStale?: boolean;
+  /** SR-IOV VFs by MAC (from xenstore; absent off XAPI hosts and for the console publisher). */
+  sriov?: NetworkCollectorOptions["sriov"];
   /** Tests: how the collector is started (inside a network namespace: `withNetns(ns, () => c.start())`). */
   startNetwork?: (collector: NetworkCollector) => Promise<NetworkFacts>;
 }
@@ -40,7 +42,7 @@ export class Daemon {
   constructor(private readonly opts: DaemonOptions) {
     const { config, log, root, target } = opts;
     this.agent = new Agent({ config, facts: collectStaticFacts(root), target, log });
-    this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...opts.network });
+    this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...(opts.sriov ? { sriov: opts.sriov } : {}), ...opts.network });
     if (config.volumes) this.volumes = new VolumesCollector({ root, log: log.withTag("volumes"), intervalSeconds: config.volumesInterval });
     if (config.vcpuHotplug) this.vcpus = new VcpuCollector({ root, log: log.withTag("vcpu") });
   }
@@ -96,6 +98,11 @@ export class Daemon {
     return this.network.stats();
   }
 
+  /** Runs VIF/SR-IOV detection again (the SR-IOV listing in xenstore changed). */
+  reclassifyInterfaces(): void {
+    this.network.reclassify();
+  }
+
   /** Re-reads what may have changed unseen (after resume, or when events may have been lost). */
   resync(): void {
     this.network.resync();
@@ -110,6 +117,7 @@ export class Daemon {
     this.network.stop();
     this.volumes?.stop();
     this.vcpus?.stop();
+    this.agent.stop();
     await this.agent.idle();
   }
 }

@@ -22,6 +22,7 @@ export function clientLink(client: XenstoreClient, base = ""): Link {
     target: xenstoreTarget(client, base),
     client: {
       read: (p) => client.read(p),
+      directory: (p) => client.directory(p),
       watch: (p, cb) => client.watch(p, cb),
     },
     base,

@@ -17,6 +17,7 @@ import { FatalError } from "../errors.ts";
 import { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
+import { SriovDirectory } from "../sriov.ts";
 import { AGENT_FACTS } from "../version.ts";
 import { monotonicUsec, type Notifier } from "../../native/sd-notify.ts";
 import { raiseFreezeTimeout } from "./freeze-timeout.ts";
@@ -90,6 +91,8 @@ export class Supervisor {
   private link: Link | undefined;
   private daemon: Daemon | undefined;
   private watchTriggers: WatchTriggers | undefined;
+  /** SR-IOV VFs listed by the toolstack on the current link (XAPI hosts). */
+  private sriov: SriovDirectory | undefined;
   private clock: { close(): void } | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -246,6 +249,7 @@ export class Supervisor {
     this.link = link;
     this.target.set(link.target);
     link.onLost((err) => this.lost(link, err));
+    if (link.client) this.watchSriov(new SriovDirectory(link.client, this.log.withTag("sriov")));
     if (link.client) {
       registerWatchTriggers(link.client, (reason) => this.onWatchTrigger(link, reason), this.log.withTag("lifecycle"), link.base ?? "").then(
         (w) => {
@@ -261,6 +265,20 @@ export class Supervisor {
     }
   }
 
+  /** Reads the VF listing, and again whenever it changes; interfaces are re-examined when it did. */
+  private watchSriov(dir: SriovDirectory): void {
+    this.sriov = dir;
+    const changed = () => {
+      if (this.sriov === dir) this.daemon?.reclassifyInterfaces();
+    };
+    dir.refresh()
+      .then((moved) => {
+        if (moved) changed();
+        return dir.watch(changed);
+      })
+      .catch((e: Error) => this.log.debug(`SR-IOV listing not watched: ${e.message}`));
+  }
+
   private onWatchTrigger(link: Link, reason: TriggerReason): void {
     if (link !== this.link) return;
     if (reason === "resume-watch") this.log.info("xenstore watches fired again (the domain was resumed or migrated): republishing everything");
@@ -269,7 +287,8 @@ export class Supervisor {
 
   private makeDaemon(removeStale: boolean): Daemon {
     const config = this.config;
-    const daemon = new Daemon({ ...this.opts.daemon, config, log: this.log, root: new HostRoot(config.root), target: this.target, removeStale });
+    const sriov = { vfIdForMac: (mac: string) => this.sriov?.vfIdForMac(mac) };
+    const daemon = new Daemon({ ...this.opts.daemon, config, log: this.log, root: new HostRoot(config.root), target: this.target, removeStale, sriov });
     daemon.agent.onPublished = (result) => this.published(result);
     daemon.agent.onPublishFailed = (err) => this.publishFailed(err);
     return daemon;

@@ -22,6 +22,7 @@ export type TriggerReason = "unique-domain-id" | "resume-watch" | "clock-jump" |
 /** The part of the xenstore client the triggers use. */
 export interface WatchingClient {
   read(path: string): Promise<string>;
+  directory(path: string): Promise<string[]>;
   watch(path: string, onEvent: (eventPath: string) => void): Promise<{ unwatch(): Promise<void> }>;
 }
 

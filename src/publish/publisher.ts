@@ -26,7 +26,11 @@ export interface PublishResult {
   removals: number;
   /** Changes that were refused (quota, permission) and left out. */
   refused: number;
+  /** Changes the daemon kept answering EAGAIN to: not applied, to be tried again soon. */
+  deferred: number;
 }
+
+type Outcome = "done" | "refused" | "deferred";
 
 export interface PublisherOptions {
   log: Logger;
@@ -79,15 +83,16 @@ export class Publisher {
     if (heartbeatKey && changes.some((c) => !quiet.has(c.path))) {
       changes = [...changes, { op: "write", path: heartbeatKey, value: asctime((this.opts.now ?? (() => new Date()))()) }];
     }
-    const result: PublishResult = { writes: 0, removals: 0, refused: 0 };
+    const result: PublishResult = { writes: 0, removals: 0, refused: 0, deferred: 0 };
+    const refusals: string[] = [];
     // Phases run one after the other; inside a phase requests are pipelined (the daemon answers
     // one connection in order, so the order on the wire is the order applied).
     for (const group of groupByPhase(changes)) {
-      const outcomes = await Promise.all(group.map((c) => this.send(c)));
-      outcomes.forEach((ok, i) => {
+      const outcomes = await Promise.all(group.map((c) => this.send(c, refusals)));
+      outcomes.forEach((outcome, i) => {
         const c = group[i] as Change;
-        if (!ok) {
-          result.refused++;
+        if (outcome !== "done") {
+          result[outcome]++;
           return;
         }
         applyToMirror(this.mirror, c);
@@ -96,6 +101,12 @@ export class Publisher {
       });
     }
     if (result.removals > 0) this.refused.clear(); // something was freed: refused writes may fit now
+    if (refusals.length > 0) {
+      // One line per batch: a full quota refuses every key after the limit, possibly thousands.
+      const shown = refusals.slice(0, 5).join(", ");
+      this.log.warn(`${refusals.length} change(s) not written: ${shown}${refusals.length > 5 ? ", …" : ""}`);
+    }
+    if (result.deferred > 0) this.log.warn(`${result.deferred} change(s) deferred: xenstore kept answering EAGAIN`);
     return result;
   }
 
@@ -105,18 +116,23 @@ export class Publisher {
     return this.refused.get(c.path) !== c.value;
   }
 
-  /** Sends one change; false when it was refused. Throws PublishAbortedError when the connection is gone. */
-  private async send(c: Change): Promise<boolean> {
+  /**
+   * Sends one change. Refused changes are remembered and not retried until something is freed or
+   * a reset; EAGAIN is temporary (the daemon is busy) and is deferred to a later publish. Throws
+   * PublishAbortedError when the connection is gone.
+   */
+  private async send(c: Change, refusals: string[]): Promise<Outcome> {
     for (let attempt = 1; ; attempt++) {
       try {
         if (c.op === "write") await this.target.write(c.path, c.value);
         else await this.target.rm(c.path);
-        return true;
+        return "done";
       } catch (e) {
         const err = e as CodedError;
         const code = err.code ?? "";
-        if (c.op === "rm" && code === "ENOENT") return true; // already gone (C xenstored, parent missing)
-        if (code === "EAGAIN" && attempt < EAGAIN_ATTEMPTS) {
+        if (c.op === "rm" && code === "ENOENT") return "done"; // already gone (C xenstored, parent missing)
+        if (code === "EAGAIN") {
+          if (attempt >= EAGAIN_ATTEMPTS) return "deferred";
           await Bun.sleep(10 * 2 ** attempt);
           continue;
         }
@@ -125,13 +141,11 @@ export class Publisher {
           this.denied.add(c.path);
           this.log.warn(`not allowed to write ${c.path} (EACCES); leaving it out` +
             (c.path.startsWith("control/") ? " — control/ is read-only for guests on plain xl hosts" : ""));
-        } else if (c.op === "write") {
-          this.refused.set(c.path, c.value);
-          this.log.warn(`${c.path} not written (${code})${QUOTA_CODES.has(code) ? ": xenstore quota reached, publishing what fits" : ""}`);
         } else {
-          this.log.warn(`could not remove ${c.path} (${code})`);
+          if (c.op === "write") this.refused.set(c.path, c.value);
+          refusals.push(`${c.op === "rm" ? "rm " : ""}${c.path} (${code}${QUOTA_CODES.has(code) ? ": xenstore quota reached, publishing what fits" : ""})`);
         }
-        return false;
+        return "refused";
       }
     }
   }

@@ -100,3 +100,25 @@ test("asctime pads the day with a space, like C", () => {
   expect(asctime(new Date(2006, 0, 2, 15, 4, 5))).toBe("Mon Jan  2 15:04:05 2006");
   expect(asctime(new Date(2026, 10, 22, 1, 2, 3))).toBe("Sun Nov 22 01:02:03 2026");
 });
+
+test("EAGAIN that does not stop is deferred, not refused: the next publish tries again", async () => {
+  const t = new RecordingTarget();
+  t.eagain.set("data/a", 5);
+  const p = publisher(t);
+  const r = await p.publish(tree({ "data/a": "1" }));
+  expect(r.deferred).toBe(1);
+  expect(t.store.has("data/a")).toBe(false);
+  await p.publish(tree({ "data/a": "1" }));
+  expect(t.store.get("data/a")).toBe("1");
+});
+
+test("a full quota is one warning per batch, not one per key", async () => {
+  const t = new RecordingTarget();
+  t.refuse.set("attr/vif", "EQUOTA");
+  const warnings: string[] = [];
+  const p = publisher(t, warnings);
+  const desired = new Map(Array.from({ length: 500 }, (_, i) => [`attr/vif/0/ipv4/${i}`, `10.0.${i >> 8}.${i & 255}`] as [string, string]));
+  await p.publish(desired);
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain("500 change(s) not written");
+});
