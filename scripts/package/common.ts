@@ -1,0 +1,59 @@
+// What the package builders share: the version, which release binary goes into which package
+// architecture, and the files every package installs.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const REPO = join(import.meta.dir, "../..");
+export const DIST = join(REPO, "dist");
+export const VERSION: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version;
+/** Package revision: bump when the packaging changes and the agent does not. */
+export const RELEASE = "1";
+
+export const SUMMARY = "Xen guest agent: publishes guest facts to xenstore for dom0";
+/** Extended description, wrapped under 80 columns (Debian policy 5.6.13). */
+export const DESCRIPTION = `Runs inside a Xen virtual machine and writes the guest's operating
+system, memory, host name, network addresses and volumes to xenstore,
+where XAPI, Xen Orchestra and xl read them. A drop-in replacement for
+xe-guest-utilities (xe-daemon) and for the Rust xen-guest-agent: the
+same keys, updated from kernel events, without shell scripts.`;
+export const HOMEPAGE = "https://gitlab.com/xen-project/xen-guest-agent";
+/** Debian's own variables name the packager; the default is the Xen Project's development list. */
+export const MAINTAINER =
+  process.env.DEBFULLNAME && process.env.DEBEMAIL ? `${process.env.DEBFULLNAME} <${process.env.DEBEMAIL}>` : "Xen guest agent packagers <xen-devel@lists.xenproject.org>";
+
+export type PackageArch = "x86_64" | "aarch64";
+
+/**
+ * The release binary for each architecture. x86-64 packages carry the baseline build: Xen pools
+ * often level CPU features down for live migration, and the default build needs AVX2 (it dies
+ * with SIGILL where AVX2 is masked). The agent gains nothing measurable from AVX2.
+ */
+export const BINARY_FOR: Record<PackageArch, string> = {
+  x86_64: "xen-guest-agent-linux-x64-baseline",
+  aarch64: "xen-guest-agent-linux-arm64",
+};
+
+export function binaryFor(arch: PackageArch): string {
+  const file = join(DIST, BINARY_FOR[arch]);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`bun scripts/build.ts --all\` first`);
+  return file;
+}
+
+/** Files every package installs, besides the binary: source in the repository → installed path. */
+export const UNIT_SOURCE = join(REPO, "deploy/systemd/xen-guest-agent.service");
+export const MANPAGE_SOURCE = join(REPO, "deploy/man/xen-guest-agent.8");
+
+/** Parses `--arch a,b` (default: every architecture) for the package scripts. */
+export function archsFrom(argv: string[], known: readonly PackageArch[] = ["x86_64", "aarch64"]): PackageArch[] {
+  if (argv.length === 0) return [...known];
+  if (argv.length !== 2 || argv[0] !== "--arch") throw new Error("usage: [--arch x86_64,aarch64]");
+  const archs = (argv[1] as string).split(",");
+  for (const a of archs) if (!known.includes(a as PackageArch)) throw new Error(`unknown architecture '${a}' (known: ${known.join(", ")})`);
+  return archs as PackageArch[];
+}
+
+export function run(argv: string[], cwd?: string): string {
+  const r = Bun.spawnSync(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.exitCode}):\n${r.stdout}${r.stderr}`);
+  return r.stdout.toString();
+}
