@@ -1,0 +1,125 @@
+// Containers and Kubernetes, without a container engine:
+// - deploy/kubernetes/daemonset.yaml is checked against the Kubernetes OpenAPI schema compiled into
+//   the npm package kubernetes-models (offline), plus the settings the agent depends on;
+// - deploy/container/Containerfile's builder step is run here (this machine is Debian 12, the
+//   builder stage's base) into a directory, which then is the image root: it must hold only the
+//   binary and its C library, and run the ENTRYPOINT with the image's ENV against a host root.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cpSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { Namespace } from "kubernetes-models/v1/Namespace";
+import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
+import { DIST, REPO, chrootUnavailable, devNull, inChroot, releaseBinary, removeTree, skipped, tempDir } from "./support.ts";
+
+const FIXTURE = join(REPO, "test/fixtures/root-container");
+const dirs: string[] = [];
+afterAll(() => dirs.forEach(removeTree));
+
+describe("deploy/kubernetes/daemonset.yaml", () => {
+  const docs = Bun.YAML.parse(readFileSync(join(REPO, "deploy/kubernetes/daemonset.yaml"), "utf8")) as Record<string, any>[];
+
+  test("every document is valid against the Kubernetes schema (kubernetes-models)", () => {
+    expect(docs.map((d) => d.kind)).toEqual(["Namespace", "DaemonSet"]);
+    new Namespace(docs[0] as never).validate();
+    new DaemonSet(docs[1] as never).validate();
+  });
+
+  test("the schema check catches a wrong type (it is not a no-op)", () => {
+    const broken = structuredClone(docs[1]) as Record<string, any>;
+    broken.spec.template.spec.hostNetwork = "yes";
+    expect(() => new DaemonSet(broken as never).validate()).toThrow(/hostNetwork must be boolean/);
+  });
+
+  test("host network, the host root read-only at /host, the measured resources, Xen nodes only", () => {
+    const pod = (docs[1] as any).spec.template.spec;
+    const [c] = pod.containers;
+    expect(pod.hostNetwork).toBe(true);
+    expect(pod.hostPID).toBeUndefined();
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(c.args).toEqual(["run", "--stderr", "--root", "/host"]);
+    expect(c.volumeMounts).toEqual([{ name: "host-root", mountPath: "/host", readOnly: true, mountPropagation: "HostToContainer" }]);
+    expect(pod.volumes).toEqual([{ name: "host-root", hostPath: { path: "/", type: "Directory" } }]);
+    expect(c.resources).toEqual({ requests: { cpu: "5m", memory: "40Mi" }, limits: { memory: "64Mi" } });
+    expect(c.securityContext).toMatchObject({ runAsUser: 0, readOnlyRootFilesystem: true });
+    expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key).toBe("xen-guest-agent/xen");
+    expect((docs[0] as any).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+  });
+});
+
+/** The Containerfile as instructions (continuation lines joined, comments dropped). */
+function instructions(text: string): { op: string; args: string }[] {
+  return text
+    .replace(/\\\n/g, " ")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"))
+    .map((l) => ({ op: (l.split(/\s+/, 1)[0] as string).toUpperCase(), args: l.slice(l.indexOf(" ") + 1).trim() }));
+}
+
+describe("deploy/container/Containerfile", () => {
+  const why = process.arch !== "x64" ? "the builder step is run for amd64 only" : chrootUnavailable();
+  if (why) skipped("container image root", why);
+  const file = instructions(readFileSync(join(REPO, "deploy/container/Containerfile"), "utf8"));
+  let image = "";
+
+  beforeAll(async () => {
+    if (why) return;
+    await releaseBinary("linux-x64-baseline");
+    // Stage 1's RUN, with its bind-mounted build context (dist/) and output (/rootfs) moved to
+    // temporary paths; then stage 2's `COPY --from=libc /rootfs/ /` makes that the image root.
+    image = tempDir("image");
+    dirs.push(image);
+    const run = file.find((i) => i.op === "RUN");
+    const script = (run?.args ?? "").replace(/^--mount=\S+\s+/, "").replaceAll("/dist/", `${DIST}/`).replaceAll("/rootfs", image);
+    const r = Bun.spawnSync(["sh", "-c", script], { env: { ...process.env, TARGETARCH: "amd64" }, stdout: "pipe", stderr: "pipe" });
+    if (r.exitCode !== 0) throw new Error(`Containerfile RUN failed:\n${r.stderr}`);
+  }, 300_000);
+
+  test("two stages: a Debian 12 builder and FROM scratch, which copies only the builder's /rootfs", () => {
+    expect(file.filter((i) => i.op === "FROM").map((i) => i.args)).toEqual(["docker.io/library/debian:bookworm-slim AS libc", "scratch"]);
+    expect(file.filter((i) => i.op === "COPY").map((i) => i.args)).toEqual(["--from=libc /rootfs/ /"]);
+  });
+
+  test.skipIf(why !== undefined)("the image holds the binary, the loader and libc's four libraries, and nothing else", () => {
+    const files: string[] = [];
+    const walk = (rel: string) => {
+      for (const e of readdirSync(join(image, rel))) {
+        const p = `${rel}/${e}`;
+        if (statSync(join(image, p)).isDirectory()) walk(p);
+        else files.push(p);
+      }
+    };
+    walk("");
+    expect(files.sort()).toEqual([
+      "/lib/x86_64-linux-gnu/libc.so.6",
+      "/lib/x86_64-linux-gnu/libdl.so.2",
+      "/lib/x86_64-linux-gnu/libm.so.6",
+      "/lib/x86_64-linux-gnu/libpthread.so.0",
+      "/lib64/ld-linux-x86-64.so.2",
+      "/usr/sbin/xen-guest-agent",
+    ]);
+    const size = files.reduce((n, f) => n + statSync(join(image, f)).size, 0);
+    console.log(`image root: ${(size / 2 ** 20).toFixed(1)} MiB in ${files.length} files`);
+  });
+
+  test.skipIf(why !== undefined)("ENTRYPOINT with the image's ENV reads the host mounted at /host; CMD runs the daemon", () => {
+    cpSync(FIXTURE, join(image, "host"), { recursive: true });
+    devNull(image);
+    mkdirSync(join(image, "proc"), { recursive: true });
+    const env = Object.fromEntries(
+      file.filter((i) => i.op === "ENV").map((i) => i.args.split("=", 2) as [string, string]),
+    );
+    expect(env).toEqual({ XEN_GUEST_AGENT_ROOT: "/host", BUN_GC_TIMER_DISABLE: "1" });
+    const entrypoint = JSON.parse(file.find((i) => i.op === "ENTRYPOINT")?.args ?? "[]") as string[];
+    const cmd = JSON.parse(file.find((i) => i.op === "CMD")?.args ?? "[]") as string[];
+    expect(cmd).toEqual(["run", "--stderr"]);
+
+    const collected = inChroot(image, [...entrypoint, "collect", "--json"], env);
+    expect(collected.code).toBe(0);
+    expect(JSON.parse(collected.stdout).facts.os.id).toBe("fixturelinux");
+    // The fixture host says Xen but has no xenbus device: the daemon explains and exits 1.
+    const daemon = inChroot(image, [...entrypoint, ...cmd], env);
+    expect(daemon.code).toBe(1);
+    expect(daemon.stderr).toContain("xenbus");
+  });
+});
