@@ -10,7 +10,7 @@
 //   controls (everything else in proc/ is a symlink to the real /proc);
 // - xenstored's trace log (-T), from which the guest's modifying requests are counted;
 // - a persistent `ip -force -batch -` in the namespace, so changes cost no `ip` start-up.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monotonicNs } from "../../native/monotonic.ts";
@@ -369,7 +369,12 @@ export interface Proc {
 }
 
 export interface Launcher {
-  agent(opts: { gcTimer: boolean; memoryInterval?: number; args?: string[] }): Promise<Proc>;
+  /**
+   * transport "socket" (default): XENSTORED_PATH = the bridge socket (SocketTransport, no thread).
+   * "device": XENSTORED_PATH = /dev/xga-bench-xenbus-<pid>, a raw pty relayed to the bridge, so
+   * the agent opens a character device and reads it with its xenbus Worker, as in a real domU.
+   */
+  agent(opts: { gcTimer: boolean; memoryInterval?: number; args?: string[]; env?: Record<string, string>; transport?: "socket" | "device" }): Promise<Proc>;
   baseline(opts: { gcTimer: boolean }): Proc;
 }
 
@@ -415,15 +420,23 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
     };
   };
   return {
-    async agent({ gcTimer, memoryInterval = 60, args = [] }) {
+    async agent({ gcTimer, memoryInterval = 60, args = [], env: extra = {}, transport = "socket" }) {
       if (agentRunning) throw new Error("the guest bridge serves one agent at a time");
       const wait = lastAgentExit + BRIDGE_GAP_MS - Date.now();
       if (wait > 0) await Bun.sleep(wait);
       agentRunning = true;
+      let xenstore = o.xs.daemon.guestSocketPath;
+      let relay: Bun.Subprocess | undefined;
+      if (transport === "device") {
+        const r = await startPtyRelay(o.xs.daemon.guestSocketPath, o.cleanup);
+        relay = r.proc;
+        xenstore = r.device;
+      }
       return spawn(
         [o.agentBin, "run", "--stderr", "--root", o.root.root, "--memory-interval", String(memoryInterval), ...args],
-        { ...env(gcTimer), XENSTORED_PATH: o.xs.daemon.guestSocketPath },
+        { ...env(gcTimer), ...extra, XENSTORED_PATH: xenstore },
         () => {
+          if (relay) void stopProcess(relay, 500);
           agentRunning = false;
           lastAgentExit = Date.now();
         },
@@ -433,6 +446,65 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
       return spawn([o.baselineBin], env(gcTimer), () => {});
     },
   };
+}
+
+// --- a xenbus-like character device -------------------------------------------------------
+
+/**
+ * A raw pty whose master is relayed to the guest bridge socket, linked as /dev/xga-bench-xenbus-*
+ * (a path under /dev/ makes the agent use its device transport: open(2) + a Worker blocked in
+ * read(2)). Like a xenbus open, one relay is one xenstore connection: it connects on the first
+ * request and exits when the agent closes the device. Needs python3 (pty, select).
+ */
+const PTY_RELAY = String.raw`
+import os, select, socket, sys, time, tty
+sock_path, link = sys.argv[1], sys.argv[2]
+m, s = os.openpty()
+tty.setraw(s)
+os.symlink(os.ttyname(s), link)
+os.close(s)
+print("ready", flush=True)
+conn = None
+try:
+    while True:
+        fds = [m] + ([conn] if conn else [])
+        r, _, _ = select.select(fds, [], [], 0.05 if conn is None else None)
+        if m in r:
+            try:
+                data = os.read(m, 65536)
+            except OSError:
+                data = b""
+            if not data:
+                if conn is not None:
+                    break  # the agent closed the device
+                time.sleep(0.002)  # not opened yet: EIO until the agent opens the slave
+                continue
+            if conn is None:
+                conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.connect(sock_path)
+            conn.sendall(data)
+        if conn is not None and conn in r:
+            data = conn.recv(65536)
+            if not data:
+                break
+            os.write(m, data)
+finally:
+    os.unlink(link)
+`;
+
+export function ptyRelayUnavailable(): string | undefined {
+  return Bun.which("python3") ? undefined : "python3 not installed (the pty relay for the device transport)";
+}
+
+async function startPtyRelay(socketPath: string, cleanup: Cleanup): Promise<{ proc: Bun.Subprocess; device: string }> {
+  const why = ptyRelayUnavailable();
+  if (why) throw new Error(why);
+  const device = `/dev/xga-bench-xenbus-${process.pid}`;
+  const proc = cleanup.proc(Bun.spawn([...deathPrefix(), "python3", "-c", PTY_RELAY, socketPath, device], { stdout: "pipe", stderr: "pipe" }));
+  cleanup.add(() => rmSync(device, { force: true }));
+  const out = new Lines(proc.stdout);
+  await withTimeout(out.waitFor((l) => l === "ready", 5000, "the pty relay", true), 6000, "the pty relay");
+  return { proc, device };
 }
 
 // --- wall-clock steps by others ------------------------------------------------------------
