@@ -1,0 +1,145 @@
+#!/bin/bash
+# dom0-run.sh: the e2e scenarios, run inside dom0 by e2e-dom0-init from the 9p share (/mnt/share).
+# Each scenario drives real guests with xl and asserts on their xenstore trees from dom0; one RESULT line per
+# scenario goes to share/results (name, pass|fail|pending, milliseconds, detail), read back by run.sh on the host.
+# Adding a scenario = writing a function below and one `scenario` line at the bottom.
+S=/mnt/share
+. "$S/e2e.env"
+. "$S/dom0-lib.sh"
+GUEST_INITRD=$S/domU.cpio.gz
+START_BUDGET=${E2E_START_BUDGET:-15}      # seconds from the agent's start to the complete std tree
+
+# --- what the agent must publish (std schema) -------------------------------------------------------------------
+# The guest runs the same Debian 12 userland and kernel as this dom0, so dom0's own files give the expected values.
+. /etc/os-release
+EXP_UNAME=$(uname -r)
+
+check_std() {  # check_std NAME: the std keys of guest NAME are in T (see load_tree); DETAIL lists what is missing
+  local name=$1 miss=() k v mem=${E2E_GUEST_MEM:-512}
+  for k in MajorVersion MinorVersion MicroVersion; do
+    [[ ${T[attr/PVAddons/$k]:-} =~ ^[0-9]+$ ]] || miss+=("attr/PVAddons/$k=${T[attr/PVAddons/$k]-<absent>}")
+  done
+  [ "${T[attr/PVAddons/Installed]:-}" = 1 ] || miss+=("attr/PVAddons/Installed=${T[attr/PVAddons/Installed]-<absent>}")
+  [ "${T[data/os_name]:-}" = "$PRETTY_NAME" ] || miss+=("data/os_name=${T[data/os_name]-<absent>}")
+  [ "${T[data/os_distro]:-}" = "$ID" ] || miss+=("data/os_distro=${T[data/os_distro]-<absent>}")
+  [ "${T[data/os_majorver]:-}" = "${VERSION_ID%%.*}" ] || miss+=("data/os_majorver=${T[data/os_majorver]-<absent>}")
+  [[ ${T[data/os_minorver]:-} =~ ^[0-9]+$ ]] || miss+=("data/os_minorver=${T[data/os_minorver]-<absent>}")
+  [ "${T[data/os_uname]:-}" = "$EXP_UNAME" ] || miss+=("data/os_uname=${T[data/os_uname]-<absent>}")
+  v=${T[data/meminfo_total]:-}
+  # MemTotal is the guest's memory minus what the kernel keeps: between half of it and all of it, in KiB.
+  [[ $v =~ ^[0-9]+$ ]] && [ "$v" -gt $((mem * 512)) ] && [ "$v" -le $((mem * 1024)) ] || miss+=("data/meminfo_total=${v:-<absent>}")
+  [[ ${T[data/meminfo_free]:-} =~ ^[0-9]+$ ]] && [ "${T[data/meminfo_free]}" -le "${v:-0}" ] 2>/dev/null \
+    || miss+=("data/meminfo_free=${T[data/meminfo_free]-<absent>}")
+  [ "${T[attr/vif/0/ipv4/0]:-}" = "${IPADDR[$name]}" ] || miss+=("attr/vif/0/ipv4/0=${T[attr/vif/0/ipv4/0]-<absent>} (want ${IPADDR[$name]})")
+  # control/ belongs to dom0 and xl does not create control/feature-balloon, so the guest's write gets EACCES:
+  # the node is absent under xl (XAPI creates it writable, then it must be 1).
+  case ${T[control/feature-balloon]-absent} in absent|1) ;; *) miss+=("control/feature-balloon=${T[control/feature-balloon]}") ;; esac
+  has data/updated || miss+=("data/updated=<absent>")
+  DETAIL="missing or wrong: ${miss[*]}"
+  [ ${#miss[@]} -eq 0 ]
+}
+
+start_and_check_std() {  # start_and_check_std NAME TYPE IP: create the guest, then wait for its std tree
+  local name=$1 t_create t_agent
+  t_create=$(now)
+  guest_create "$@" || return 1
+  # The guest's init writes data/e2e-state just before it starts the agent.
+  wait_until 180 "${DOMID[$name]}" has data/e2e-state || { fail "guest $name never reached its init: ${DETAIL:-timeout}"; return 1; }
+  t_agent=$(now)
+  note "xl create -> guest init $(secs $(( t_agent - t_create )))s"
+  if ! wait_until "$START_BUDGET" "${DOMID[$name]}" check_std "$name"; then
+    fail "not within ${START_BUDGET}s of the agent's start: $DETAIL"; return 1
+  fi
+  note "agent start -> std tree $(secs "$WAITED")s"
+  note "control/feature-balloon ${T[control/feature-balloon]-absent}"
+}
+
+# --- scenarios --------------------------------------------------------------------------------------------------
+sc_pv_start() { start_and_check_std pv pv 10.0.0.2/24; }
+sc_pvh_start() {
+  guest_destroy pv              # one guest at a time: the memory of the rig is small
+  start_and_check_std pvh pvh 10.0.0.3/24 || return 1
+  guest_destroy pvh
+}
+
+addr_is() {  # addr_is PATH VALUE|absent [NEXT_CHECK ARGS...]: PATH has VALUE, then NEXT_CHECK (if any) holds too
+  local want=$2 got=${T[$1]-absent}
+  request_failed && return 2
+  [ "$got" = "$want" ] || { DETAIL="$1=$got, want $want"; return 1; }
+  shift 2; [ $# -eq 0 ] || "$@"
+}
+sc_pv_address() {
+  need_guest pv || return 1
+  local D=${DOMID[pv]}
+  guest_request pv addr-add eth0 10.0.0.102/24
+  wait_until 20 "$D" addr_is attr/vif/0/ipv4/1 10.0.0.102 vif0_intact || { fail "after adding 10.0.0.102: $DETAIL"; return 1; }
+  note "added -> attr/vif/0/ipv4/1 $(secs "$WAITED")s"
+  guest_request pv addr-del eth0 10.0.0.102/24
+  wait_until 20 "$D" addr_is attr/vif/0/ipv4/1 absent vif0_intact || { fail "after removing 10.0.0.102: $DETAIL"; return 1; }
+  note "removed -> gone $(secs "$WAITED")s"
+}
+
+vif0_intact() {  # the first vif keeps its address through the other changes
+  [ "${T[attr/vif/0/ipv4/0]:-}" = "${IPADDR[pv]}" ] || { DETAIL="attr/vif/0/ipv4/0=${T[attr/vif/0/ipv4/0]-absent}, want ${IPADDR[pv]}"; return 1; }
+}
+no_vif1() {
+  [ -z "$(keys_under attr/vif/1)" ] || { DETAIL="still there: $(keys_under attr/vif/1 | tr '\n' ' ')"; return 1; }
+  vif0_intact
+}
+sc_pv_vif_hotplug() {
+  need_guest pv || return 1
+  local D=${DOMID[pv]} t0
+  t0=$(now)
+  xl network-attach pv bridge=xenbr0 || { fail "xl network-attach failed"; return 1; }
+  guest_request pv if-up eth1 10.0.1.2/24
+  wait_until 30 "$D" addr_is attr/vif/1/ipv4/0 10.0.1.2 vif0_intact || { fail "after network-attach: $DETAIL"; return 1; }
+  note "attach -> attr/vif/1/ipv4/0 $(secs $(( $(now) - t0 )))s"
+  t0=$(now)
+  xl network-detach pv 1 || { fail "xl network-detach failed"; return 1; }
+  wait_until 30 "$D" no_vif1 || { fail "after network-detach: $DETAIL"; return 1; }
+  note "detach -> attr/vif/1 gone $(secs $(( $(now) - t0 )))s"
+}
+
+sc_pv_save_restore() {
+  need_guest pv || return 1
+  local img=/var/lib/e2e-pv.save t0 D
+  t0=$(now)
+  xl save pv "$img" >/tmp/save.log 2>&1 || { cat /tmp/save.log; fail "xl save failed: $(tail -1 /tmp/save.log)"; return 1; }
+  note "xl save $(secs $(( $(now) - t0 )))s ($(du -m "$img" | cut -f1) MB)"
+  t0=$(now)
+  xl restore "$img" >/tmp/restore.log 2>&1 || { cat /tmp/restore.log; fail "xl restore failed: $(tail -1 /tmp/restore.log)"; return 1; }
+  rm -f "$img"
+  D=$(xl domid pv) || { fail "no domain pv after xl restore"; return 1; }
+  note "xl restore $(secs $(( $(now) - t0 )))s, domid ${DOMID[pv]} -> $D"
+  [ "$D" != "${DOMID[pv]}" ] || { fail "restored domain kept domid $D: cannot tell republished keys from old ones"; return 1; }
+  DOMID[pv]=$D
+  wait_until "$START_BUDGET" "$D" check_std pv || { fail "restored tree not republished: $DETAIL"; return 1; }
+  note "restored -> std tree $(secs "$WAITED")s"
+}
+
+sc_pv_volumes() { fail "not written yet"; }
+sc_pv_vcpu_set() { fail "not written yet"; }
+
+# --- main -------------------------------------------------------------------------------------------------------
+if [ -n "${E2E_TRACE:-}" ]; then exec {xfd}>"$S/dom0-trace.log"; BASH_XTRACEFD=$xfd; PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}: '; set -x; fi
+if [ -n "${E2E_MEMCHECK:-}" ]; then   # diagnostic: detects memory corruption in dom0 independently of this script
+  ( head -c 50M /dev/urandom > /tmp/memcheck; ref=$(md5sum < /tmp/memcheck)
+    while :; do cur=$(md5sum < /tmp/memcheck); [ "$cur" = "$ref" ] || echo "MEMCHECK MISMATCH at $(up): $cur" >> "$S/memcheck.log"; echo "ok $(up)" >> "$S/memcheck.log"; sleep 2; done ) &
+fi
+emit "PHASE dom0-ready $(up)"
+ip link add xenbr0 type bridge && ip addr add 10.0.0.1/24 dev xenbr0 && ip addr add 10.0.1.1/24 dev xenbr0 && ip link set xenbr0 up
+xl info | grep -E '^(xen_version|free_memory|nr_cpus)'
+echo "dom0 cpu flags (avx*/sse4*): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx|sse4)' | tr '\n' ' ')"
+
+scenario pv-start          sc_pv_start
+scenario pv-address-change sc_pv_address
+scenario pv-vif-hotplug    sc_pv_vif_hotplug
+scenario pv-save-restore   sc_pv_save_restore
+scenario pv-volumes        sc_pv_volumes  pending "issue 10: a PV disk is reported under data/volumes"
+scenario pv-vcpu-hotplug   sc_pv_vcpu_set pending "issue 10: xl vcpu-set brings spare vCPUs online"
+scenario pvh-start         sc_pvh_start
+run_scenarios
+
+for n in "${!DOMID[@]}"; do guest_destroy "$n"; done
+cp /var/log/xen/console/guest-*.log "$S/" 2>/dev/null
+emit "PHASE dom0-done $(up)"
