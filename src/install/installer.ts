@@ -126,7 +126,9 @@ export function install(req: InstallRequest): Outcome {
     const sum = sha256(typeof f.data === "string" ? Buffer.from(f.data) : f.data);
     const modeOk = existsSync(target) && (statSync(target).mode & 0o777) === f.mode;
     if (fileSha(target) === sum && modeOk) {
-      manifest.files[f.path] = sum;
+      // An identical file we did not write (a package's) stays out of the manifest, so uninstall
+      // leaves it to its owner.
+      if (!previous?.files[f.path]) lines.push(`kept ${target}: already there, identical (uninstall leaves it)`);
       continue;
     }
     makeParents(prefix, f.path, manifest.dirs);

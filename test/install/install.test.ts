@@ -135,6 +135,17 @@ describe("install into a prefix (files only)", () => {
     expect(existsSync(join(prefix, "etc/systemd"))).toBe(false);
   });
 
+  test("an identical file already there (a package's) is used but left out of the manifest, so uninstall keeps it", () => {
+    const prefix = tmp("identical");
+    mkdirSync(join(prefix, "usr/sbin"), { recursive: true });
+    writeFileSync(join(prefix, "usr/sbin/xen-guest-agent"), readFileSync(agent), { mode: 0o755 });
+    const r = runAgent(["install", "--prefix", prefix, "--init", "systemd", "--force"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`kept ${prefix}/usr/sbin/xen-guest-agent: already there, identical`);
+    expect(runAgent(["uninstall", "--prefix", prefix]).code).toBe(0);
+    expect(tree(prefix)).toEqual(["usr", "usr/sbin", "usr/sbin/xen-guest-agent"]);
+  });
+
   const onXen = existsSync("/dev/xen/xenbus") || existsSync("/proc/xen/xenbus");
   if (onXen) skipped("off-Xen refusal", "this machine is a Xen guest");
   test.skipIf(onXen)("refuses kindly off Xen without --force", () => {
@@ -227,6 +238,65 @@ describe("install on the running system (chroot, fake service managers)", () => 
     calls(root);
     expect(inChroot(root, ["/usr/sbin/xen-guest-agent", "uninstall"]).code).toBe(0);
     expect(calls(root).filter((c) => /xe-linux-distribution/.test(c) && MUTATING.test(c))).toEqual([]);
+  });
+
+  test.skipIf(why !== undefined)("sysv: the real init script starts, reports and stops the agent; update-rc.d links; reversed by uninstall", () => {
+    const root = liveRoot("sysv", {
+      "update-rc.d": `#!/bin/sh
+echo "update-rc.d $*" >> /calls
+n=$1
+case "$2" in
+  defaults) for l in 0 1 2 3 4 5 6; do mkdir -p /etc/rc$l.d; case $l in [2-5]) k=S ;; *) k=K ;; esac; ln -s ../init.d/$n /etc/rc$l.d/\${k}01$n; done ;;
+  disable) for f in /etc/rc[2-5].d/S[0-9][0-9]$n; do [ -L "$f" ] && mv "$f" "\${f%/*}/K\${f##*/S}"; done; true ;;
+  enable) for f in /etc/rc[2-5].d/K[0-9][0-9]$n; do [ -L "$f" ] && mv "$f" "\${f%/*}/S\${f##*/K}"; done; true ;;
+  remove) rm -f /etc/rc?.d/[SK][0-9][0-9]$n ;;
+esac
+`,
+      // The agent itself cannot run without xenstore; /etc/default points the script at a sleeper.
+      "fake-agent": "#!/bin/sh\nexec sleep 600\n",
+    });
+    for (const tool of ["/bin/mkdir", "/bin/mv", "/bin/cat", "/bin/sleep"]) copyInto(root, tool);
+    glibcRoot(root, ["/bin/mkdir", "/bin/mv", "/bin/cat", "/bin/sleep"]);
+    mkdirSync(join(root, "etc/default"), { recursive: true });
+    writeFileSync(join(root, "etc/default/xen-guest-agent"), "DAEMON=/usr/bin/fake-agent\n");
+    mkdirSync(join(root, "var/run"), { recursive: true });
+    mkdirSync(join(root, "dev/xen"), { recursive: true });
+    writeFileSync(join(root, "dev/xen/xenbus"), "");
+    writeExecutable(
+      join(root, "etc/init.d/xe-linux-distribution"),
+      '#!/bin/sh\ncase "$1" in status) [ -e /xe-running ] ;; stop) rm -f /xe-running ;; start) : > /xe-running ;; esac\n',
+    );
+    writeFileSync(join(root, "xe-running"), "");
+    for (const l of ["2", "3", "4", "5"]) {
+      mkdirSync(join(root, `etc/rc${l}.d`), { recursive: true });
+      symlinkSync("../init.d/xe-linux-distribution", join(root, `etc/rc${l}.d/S20xe-linux-distribution`));
+    }
+    // One chroot session: the agent started by the first install must still run for the second.
+    const r = inChroot(root, [
+      "/bin/sh", "-c",
+      "/root/xen-guest-agent install --force --init sysv; echo ==; /usr/sbin/xen-guest-agent install --force --init sysv; echo ==; " +
+        "/etc/init.d/xen-guest-agent status; echo ==; /usr/sbin/xen-guest-agent uninstall",
+    ]);
+    expect(r.stderr).toBe("");
+    const [first, second, status, un] = r.stdout.split("==\n");
+    expect(first).toContain("stopped xe-linux-distribution");
+    expect(first).toContain("started xen-guest-agent");
+    expect(second?.trim()).toBe("already installed (sysv): nothing changed");
+    expect(status).toMatch(/^xen-guest-agent is running \(pid \d+\)/);
+    expect(un).toContain("stopped xen-guest-agent");
+    expect(existsSync(join(root, "var/run/xen-guest-agent.pid"))).toBe(false); // the script's stop ran
+    expect(un).toContain("enabled xe-linux-distribution again");
+    expect(un).toContain("started xe-linux-distribution again");
+    for (const l of ["2", "3", "4", "5"]) expect(readdirSync(join(root, `etc/rc${l}.d`))).toEqual(["S20xe-linux-distribution"]);
+    expect(calls(root)).toEqual([
+      "update-rc.d xe-linux-distribution disable",
+      "update-rc.d xen-guest-agent defaults",
+      "update-rc.d xen-guest-agent disable",
+      "update-rc.d xen-guest-agent remove",
+      "update-rc.d xe-linux-distribution enable",
+    ]);
+    expect(existsSync(join(root, "xe-running"))).toBe(true);
+    expect(existsSync(join(root, "etc/init.d/xen-guest-agent"))).toBe(false);
   });
 
   test.skipIf(why !== undefined)("openrc: rc-update and rc-service, idempotent, reversed by uninstall", () => {
