@@ -78,7 +78,10 @@ function main(argv: string[]): void {
     built.push(out);
   }
   if (wanted.length > 0) {
-    const sums = built.map((f) => `${sha256(f)}  ${basename(f)}`).join("\n");
+    // Every release binary in dist/, not only those just built: building one target must not
+    // drop the others' sums.
+    const released = Object.keys(TARGETS).map((t) => join(outDir, `xen-guest-agent-${t}`)).filter((f) => existsSync(f));
+    const sums = released.map((f) => `${sha256(f)}  ${basename(f)}`).join("\n");
     writeFileSync(join(outDir, "SHA256SUMS"), `${sums}\n`);
   }
   for (const f of built) console.log(`${basename(f).padEnd(36)} ${(statSync(f).size / 2 ** 20).toFixed(1)} MiB`);
