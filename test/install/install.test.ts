@@ -115,6 +115,13 @@ describe("install into a prefix (files only)", () => {
     expect(readFileSync(join(sysv, "etc/init.d/xen-guest-agent"), "utf8")).toBe(readFileSync(join(REPO, "deploy/sysv/xen-guest-agent.init"), "utf8"));
   });
 
+  test("the OpenRC and SysV scripts are valid sh", () => {
+    for (const script of ["deploy/openrc/xen-guest-agent.initd", "deploy/sysv/xen-guest-agent.init"]) {
+      const r = Bun.spawnSync(["sh", "-n", join(REPO, script)], { stderr: "pipe" });
+      expect({ script, stderr: r.stderr.toString(), code: r.exitCode }).toEqual({ script, stderr: "", code: 0 });
+    }
+  });
+
   test("an empty prefix needs --init; bad values are usage errors (exit 2)", () => {
     const prefix = tmp("empty");
     const r = runAgent(["install", "--prefix", prefix, "--force"]);

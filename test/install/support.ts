@@ -1,6 +1,6 @@
 // Shared by the install tests: the release binaries (built once per `bun test` run, reused while
 // newer than every source file), and small roots to chroot into.
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -48,7 +48,7 @@ export function removeTree(dir: string): void {
 export function copyInto(root: string, file: string, at: string = file, mode?: number): void {
   mkdirSync(dirname(join(root, at)), { recursive: true });
   copyFileSync(file, join(root, at));
-  if (mode !== undefined) Bun.spawnSync(["chmod", mode.toString(8), join(root, at)]);
+  if (mode !== undefined) chmodSync(join(root, at), mode);
 }
 
 /** The shared libraries of a host executable, from ldd (paths as seen on this machine). */
