@@ -16,7 +16,8 @@ system, memory, host name, network addresses and volumes to xenstore,
 where XAPI, Xen Orchestra and xl read them. A drop-in replacement for
 xe-guest-utilities (xe-daemon) and for the Rust xen-guest-agent: the
 same keys, updated from kernel events, without shell scripts.`;
-export const HOMEPAGE = "https://gitlab.com/xen-project/xen-guest-agent";
+/** The project's home page for package metadata (PACKAGE_HOMEPAGE); left out when not set. */
+export const HOMEPAGE = process.env.PACKAGE_HOMEPAGE ?? "";
 /** Debian's own variables name the packager; the default is the Xen Project's development list. */
 export const MAINTAINER =
   process.env.DEBFULLNAME && process.env.DEBEMAIL ? `${process.env.DEBFULLNAME} <${process.env.DEBEMAIL}>` : "Xen guest agent packagers <xen-devel@lists.xenproject.org>";

@@ -77,7 +77,7 @@ export function buildDeb(arch: PackageArch): string {
     "Replaces: xe-guest-utilities",
     "Section: admin",
     "Priority: optional",
-    `Homepage: ${HOMEPAGE}`,
+    ...(HOMEPAGE ? [`Homepage: ${HOMEPAGE}`] : []),
     `Description: ${SUMMARY}`,
     ...DESCRIPTION.split("\n").map((l) => ` ${l}`),
   ].join("\n");

@@ -28,8 +28,7 @@ Version:        ${VERSION}
 Release:        ${RELEASE}
 Summary:        ${SUMMARY}
 License:        BSD-2-Clause
-URL:            ${HOMEPAGE}
-Source0:        xen-guest-agent
+${HOMEPAGE ? `URL:            ${HOMEPAGE}\n` : ""}Source0:        xen-guest-agent
 Source1:        xen-guest-agent.service
 Source2:        xen-guest-agent.8.gz
 Conflicts:      xe-guest-utilities
