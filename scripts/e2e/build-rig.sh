@@ -6,7 +6,7 @@
 # Produces in CACHE_DIR:
 #   xen.elf dom0-vmlinuz dom0-initrd.img root.img   the machine booted by boot.sh (root.img is used with -snapshot)
 #   domU-vmlinuz                                      the guest kernel (same Debian kernel as dom0)
-#   domU-base.cpio.gz                                 busybox, xenstore CLI + libs, glibc, netfront/blkfront, os-release
+#   domU-base.cpio.zst                                busybox, xenstore CLI + libs, glibc, netfront/blkfront, os-release
 #   rootfs/                                           the dom0 tree the image was made from (kept to rebuild fast)
 set -euo pipefail
 C=$(realpath -m "${1:?usage: build-rig.sh CACHE_DIR}"); HERE=$(dirname "$(realpath "$0")")
@@ -74,7 +74,9 @@ for l in $libs /lib/x86_64-linux-gnu/{libc.so.6,libm.so.6,libpthread.so.0,libdl.
 done
 cp -L "$R/etc/os-release" "$T/etc/os-release"; cp "$R/etc/debian_version" "$T/etc/"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$T/etc/passwd"; printf 'root:x:0:\n' > "$T/etc/group"
-(cd "$T" && find . | cpio -o -H newc --quiet | gzip -1) > "$C/domU-base.cpio.gz"
+# zstd, not gzip: libxc gunzips a gzip ramdisk itself (PV and PVH) and only understands one gzip member, which
+# breaks the two-archive initramfs of mk-guest-initrd.sh. A zstd one is handed to the guest kernel untouched.
+(cd "$T" && find . | cpio -o -H newc --quiet | zstd -q -3 -T0) > "$C/domU-base.cpio.zst"
 rm -rf "$T"; trap - EXIT
 
 step "boot files and root.img"

@@ -30,7 +30,15 @@ run_scenarios() {  # runs the registered scenarios selected by the regex E2E_ONL
     "$fn"; rc=$?
     local took=$(( $(now) - t0 )) msg
     if [ $rc -eq 0 ]; then emit "RESULT $name pass $((took / 1000)) $NOTES"
-    else msg=${DETAIL:-returned $rc}; emit "RESULT $name fail $((took / 1000)) $msg${NOTES:+ ($NOTES)}"; fi
+    else msg=${DETAIL:-returned $rc}; emit "RESULT $name fail $((took / 1000)) $msg${NOTES:+ ($NOTES)}"; dump_guests; fi
+  done
+}
+
+dump_guests() {  # after a failure: what the guests published, for the log
+  local n
+  for n in "${!DOMID[@]}"; do
+    echo "----- xenstore of guest $n (domain ${DOMID[$n]}): data attr control feature"
+    xenstore-ls -f "/local/domain/${DOMID[$n]}" 2>&1 | grep -E "^/local/domain/${DOMID[$n]}/(data|attr|control|feature)/"
   done
 }
 
@@ -58,8 +66,8 @@ wait_until() {
   local timeout=$1 domid=$2; shift 2
   local t0 line rc=1 c fifo=/tmp/xswatch.$$ fd pid
   t0=$(now)
-  # No `read -t` and no coproc here: both crashed bash 5.2 under TCG with heap corruption (a timer firing inside
-  # malloc). The deadline is enforced by `timeout` ending xenstore-watch, which the loop sees as end of file.
+  # The deadline is enforced by `timeout` ending xenstore-watch, which the loop sees as end of file: plain
+  # blocking reads, no timers in the shell.
   rm -f "$fifo"; mkfifo "$fifo"
   timeout "$timeout" xenstore-watch "/local/domain/$domid" >"$fifo" 2>/dev/null & pid=$!
   exec {fd}<"$fifo"; rm -f "$fifo"
@@ -86,7 +94,7 @@ guest_create() {  # guest_create NAME pv|pvh IPV4/PREFIX [extra xl config lines.
     echo "name = \"$name\""; echo "type = \"$type\""
     echo "kernel = \"/boot/vmlinuz-$(uname -r)\""        # the guest runs dom0's own kernel
     echo "ramdisk = \"$GUEST_INITRD\""
-    echo "extra = \"console=hvc0 rdinit=/init quiet e2e_ip=$ip\""
+    echo "extra = \"console=hvc0 rdinit=/init quiet e2e_ip=$ip${E2E_AGENT_ARGS:+ e2e_agent_args=${E2E_AGENT_ARGS// /,}}\""
     echo "memory = ${E2E_GUEST_MEM:-512}"; echo "vcpus = 1"
     echo "vif = [ \"bridge=xenbr0\" ]"
     echo "on_poweroff = \"destroy\""; echo "on_crash = \"destroy\""

@@ -11,6 +11,9 @@
 #   E2E_ONLY           regex: run only the scenarios whose name matches
 #   E2E_GUEST_MEM      guest memory in MiB (default 512)
 #   E2E_START_BUDGET   seconds allowed from the agent's start to a complete std tree (default 15)
+#   E2E_AGENT_ARGS     extra arguments for `xen-guest-agent run --stderr` in the guests, e.g. --loglevel=debug
+#   E2E_TRACE=1        dom0-run.sh runs under set -x into share/dom0-trace.log
+#   E2E_MEMCHECK=1     dom0 checksums a 50 MB tmpfs file every 2 s (share/memcheck.log): emulation sanity
 #   E2E_QEMU_TIMEOUT   seconds before QEMU is killed (default 600)
 set -uo pipefail
 HERE=$(dirname "$(realpath "$0")"); REPO=$(realpath "$HERE/../..")
@@ -31,7 +34,7 @@ command -v apt-get >/dev/null || skip "no apt-get (the rig is built from the Deb
 # --- host tools -------------------------------------------------------------------------------------------------
 t=$(date +%s%N)
 missing=()
-for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs cpio:cpio readelf:binutils; do
+for c in qemu-system-x86_64:qemu-system-x86 debootstrap:debootstrap mkfs.ext4:e2fsprogs cpio:cpio readelf:binutils zstd:zstd; do
   command -v "${c%%:*}" >/dev/null || missing+=("${c#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -50,13 +53,15 @@ T_RIG=$(ms_since "$t")
 rm -rf "$W"; mkdir -p "$W/share"
 t=$(date +%s%N)
 BUN=$REPO/node_modules/.bin/bun
-AGENT_KIND=real
 case ${E2E_AGENT:-} in
   standin) AGENT=$HERE/standin-agent.sh; AGENT_KIND="STAND-IN (scripts/e2e/standin-agent.sh): the harness is tested, not the agent" ;;
   "")
+    AGENT_KIND="built from $(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD -- src native 2>/dev/null || echo ' + uncommitted changes in src/native')"
     if [ -f "$REPO/scripts/build.ts" ]; then
       (cd "$REPO" && "$BUN" scripts/build.ts --target linux-x64-baseline) || die "bun scripts/build.ts --target linux-x64-baseline failed"
-      AGENT=$REPO/dist/xen-guest-agent-linux-x64-baseline
+      # dist/ is shared with other builds: take our own copy at once.
+      cp "$REPO/dist/xen-guest-agent-linux-x64-baseline" "$W/xen-guest-agent" || die "no dist/xen-guest-agent-linux-x64-baseline"
+      AGENT=$W/xen-guest-agent
     else
       [ -f "$REPO/src/main.ts" ] || die "src/main.ts does not exist yet: no agent to build"
       entries=(src/main.ts); [ -f "$REPO/native/xenbus-worker.ts" ] && entries+=(native/xenbus-worker.ts)
@@ -70,12 +75,12 @@ esac
 [ -f "$AGENT" ] || die "no agent binary at $AGENT"
 T_AGENT=$(ms_since "$t")
 t=$(date +%s%N)
-"$HERE/mk-guest-initrd.sh" "$CACHE" "$AGENT" "$W/share/domU.cpio.gz" || die "building the guest initramfs failed"
+"$HERE/mk-guest-initrd.sh" "$CACHE" "$AGENT" "$W/share/domU.cpio.zst" || die "building the guest initramfs failed"
 T_INITRD=$(ms_since "$t")
 
 # --- stage the share and boot -------------------------------------------------------------------------------------
 install -m755 "$HERE/dom0-run.sh" "$W/share/"; cp "$HERE/dom0-lib.sh" "$W/share/"
-for v in E2E_ONLY E2E_GUEST_MEM E2E_START_BUDGET E2E_TRACE E2E_MEMCHECK; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$W/share/e2e.env"
+for v in E2E_ONLY E2E_GUEST_MEM E2E_START_BUDGET E2E_AGENT_ARGS E2E_TRACE E2E_MEMCHECK; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$W/share/e2e.env"
 : > "$W/share/results"
 echo "e2e: agent $AGENT_KIND"
 echo "e2e: booting Xen + dom0 under QEMU TCG (serial log: $W/serial.log)"

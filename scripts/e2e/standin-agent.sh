@@ -7,7 +7,8 @@ pub_static() {
   xenstore-write attr/PVAddons/Installed 1 attr/PVAddons/MajorVersion 0 attr/PVAddons/MinorVersion 0 \
     attr/PVAddons/MicroVersion 0 attr/PVAddons/BuildVersion 0 \
     data/os_name "$PRETTY_NAME" data/os_uname "$(uname -r)" data/os_distro "$ID" \
-    data/os_majorver "${VERSION_ID%%.*}" data/os_minorver 0 data/host_name_dns "$(hostname)"
+    data/os_majorver "${VERSION_ID%%.*}" data/os_minorver 0 data/host_name_dns "$(hostname)" \
+    feature/hotplug/vif 1 feature/hotplug/vbd 1
   xenstore-write control/feature-balloon 1 2>/dev/null || echo "standin: control/feature-balloon: EACCES" >&2
 }
 vifs() {  # one line per address: VIFID FAMILY ADDRESS, in kernel order
