@@ -121,3 +121,5 @@ export const AF_NETLINK = 16;
 export const SOL_SOCKET = 1;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
+/** poll(2) events (struct pollfd { int fd; short events; short revents; }, 8 bytes). */
+export const POLLIN = 0x1, POLLPRI = 0x2, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;

@@ -1,10 +1,10 @@
 // Wall-clock jump detection: a CLOCK_REALTIME timerfd armed far in the future with
 // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET. Its read() fails with ECANCELED whenever the realtime
 // clock is set discontinuously — which a resumed or migrated domain does (xe-guest-utilities,
-// CA-202608), as do NTP steps and `date -s`. The read blocks in a Worker (native/fd-reader.ts), so
+// CA-202608), as do NTP steps and `date -s`. A Worker waits on it (native/fd-watch.ts), so
 // nothing runs until the clock actually jumps.
 import { check, libc, O_CLOEXEC } from "./libc.ts";
-import { readFdInWorker, type FdReader } from "./fd-reader.ts";
+import { watchFd, type FdWatch } from "./fd-watch.ts";
 
 const CLOCK_REALTIME = 0;
 const TFD_CLOEXEC = O_CLOEXEC;
@@ -30,50 +30,31 @@ function arm(fd: number): void {
 export function watchClockJumps(onJump: () => void, onError: (message: string) => void = () => {}): ClockJumpWatcher {
   const c = libc();
   const fd = check(c.timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC), "timerfd_create(CLOCK_REALTIME)");
+  const jumped = (): void => {
+    try {
+      arm(fd); // reading on works without it; re-arming keeps the timer's state plain
+    } catch (e) {
+      onError((e as Error).message);
+    }
+    onJump();
+  };
+  let watch: FdWatch;
   try {
     arm(fd);
+    watch = watchFd(fd, {
+      error(err) {
+        if (err.code === "ECANCELED") jumped();
+        else if (err.call === "worker") {
+          onError("the timerfd reader Worker did not start (a compiled binary needs native/fd-worker.ts as a build entrypoint); clock jumps will not trigger a republish");
+        } else onError(`timerfd ${err.call} failed (${err.code}); clock jumps will not trigger a republish`);
+      },
+      // The far-future expiry fired (the clock was set past it): arm again and treat it as a jump.
+      data: jumped,
+    }, { readSize: 8, continueOn: ["ECANCELED"] });
   } catch (e) {
     c.close(fd);
     throw e;
   }
-  let closed = false;
-  const reader: FdReader = readFdInWorker(fd, {
-    error(err) {
-      if (closed) return;
-      if (err.code === "ECANCELED") {
-        try {
-          arm(fd); // reading on works without it; re-arming keeps the timer's state plain
-        } catch (e) {
-          onError((e as Error).message);
-        }
-        onJump();
-      } else if (err.code === "EWORKER") {
-        onError("the timerfd reader Worker did not start (a compiled binary needs native/fd-reader-worker.ts as a build entrypoint); clock jumps will not trigger a republish");
-      } else {
-        onError(`timerfd read failed (${err.code}); clock jumps will not trigger a republish`);
-      }
-    },
-    // The far-future expiry fired (the clock was set past it): arm again and treat it as a jump.
-    data() {
-      if (closed) return;
-      try {
-        arm(fd);
-      } catch (e) {
-        onError((e as Error).message);
-      }
-      onJump();
-    },
-  }, { size: 8, continueOn: ["ECANCELED"] });
-  return {
-    close() {
-      if (closed) return;
-      closed = true;
-      // Expire the timer now so the Worker's read returns and sees the stop flag; close after.
-      const now = new BigInt64Array([0n, 0n, 0n, 1n]);
-      reader.stop(
-        () => void c.timerfd_settime(fd, 0, now, null),
-        () => c.close(fd),
-      );
-    },
-  };
+  // The Worker is woken through its wake eventfd and the timerfd closed once it has let go.
+  return { close: () => watch.stop() };
 }

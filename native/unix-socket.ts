@@ -11,25 +11,19 @@ import {
   SOCK_STREAM,
   SystemError,
 } from "./libc.ts";
+import { sockaddrUn } from "./sockaddr-un.ts";
 
-/** sizeof(struct sockaddr_un): sun_family (u16) + sun_path[108]. */
-const SOCKADDR_UN_SIZE = 110;
-const SUN_PATH_MAX = 107;
 const EINTR = 4;
 const EAGAIN = 11;
 const POLLOUT = 4;
 
 /** Connects to the Unix stream socket at `path`; returns the fd (blocking, close-on-exec). */
 export function connectUnixSocket(path: string): number {
-  const bytes = Buffer.from(path, "utf8");
-  if (bytes.length > SUN_PATH_MAX) throw new SystemError(`connect ${path}`, 36, "ENAMETOOLONG");
-  const addr = new Uint8Array(SOCKADDR_UN_SIZE);
-  new DataView(addr.buffer).setUint16(0, AF_UNIX, true);
-  addr.set(bytes, 2);
+  const { addr, length } = sockaddrUn(path);
   const C = libc();
   const fd = check(C.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket(AF_UNIX)");
   for (;;) {
-    if (C.connect(fd, addr, SOCKADDR_UN_SIZE) === 0) return fd;
+    if (C.connect(fd, addr, length) === 0) return fd;
     const e = errno();
     if (e === EINTR) continue;
     C.close(fd);

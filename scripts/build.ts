@@ -23,10 +23,10 @@ type TargetName = keyof typeof TARGETS;
 
 const repo = join(import.meta.dir, "..");
 /**
- * The xenbus reader and the mountinfo poller (native/poll-worker.ts) run in Workers, which a
- * compiled binary only has if they are entrypoints.
+ * The xenbus reader, the clock-jump timerfd and the mountinfo watch run in Workers
+ * (native/fd-worker.ts), which a compiled binary only has if it is an entrypoint.
  */
-const ENTRYPOINTS = ["src/main.ts", "native/xenbus-worker.ts", "native/poll-worker.ts", "native/fd-reader-worker.ts"].filter((p) => existsSync(join(repo, p)));
+const ENTRYPOINTS = ["src/main.ts", "native/fd-worker.ts"].filter((p) => existsSync(join(repo, p)));
 
 function buildNumber(): number {
   if (process.env.BUILD_NUMBER && /^\d+$/.test(process.env.BUILD_NUMBER)) return Number(process.env.BUILD_NUMBER);

@@ -7,12 +7,9 @@ import {
   writeXenbus,
   type XenbusReader,
 } from "../../native/xenbus.ts";
-import { XenstoreConnectionError } from "./errors.ts";
-import type { Transport, TransportSink } from "./transport.ts";
+import { FdTransport } from "./transport.ts";
 
-export class DeviceTransport implements Transport {
-  readonly name: string;
-  private fd: number;
+export class DeviceTransport extends FdTransport {
   private reader: XenbusReader | undefined;
 
   /**
@@ -23,42 +20,21 @@ export class DeviceTransport implements Transport {
     readonly path: string,
     fd?: number,
   ) {
-    this.name = `device:${path}`;
-    this.fd = fd ?? openXenbus(path);
+    super(`device:${path}`, fd ?? openXenbus(path));
   }
 
-  open(sink: TransportSink): void {
-    if (this.fd < 0) throw new XenstoreConnectionError(`${this.name}: closed`);
-    this.reader = startXenbusReader(this.fd, {
-      data: (chunk) => sink.data(chunk),
-      closed: (reason) => {
-        if (this.fd < 0) return;
-        this.shutdown();
-        sink.closed(new Error(reason));
-      },
-    });
+  protected startReading(fd: number, data: (chunk: Uint8Array) => void, lost: (reason: string) => void): void {
+    this.reader = startXenbusReader(fd, { data, closed: lost });
   }
 
-  write(message: Uint8Array): void {
-    if (this.fd < 0) throw new XenstoreConnectionError(`${this.name}: closed`);
-    try {
-      writeXenbus(this.fd, message);
-    } catch (e) {
-      throw new XenstoreConnectionError(`${this.name}: ${(e as Error).message}`, { cause: e });
-    }
-  }
-
-  close(): void {
-    this.shutdown();
+  protected writeMessage(fd: number, message: Uint8Array): void {
+    writeXenbus(fd, message);
   }
 
   /** Stops the reader; the fd is closed once the Worker has let go of it (closing the device
    * file drops its kernel watches and aborts its transactions). */
-  private shutdown(): void {
-    if (this.fd < 0) return;
-    const fd = this.fd;
-    this.fd = -1;
-    if (this.reader) this.reader.stop(() => closeXenbus(fd));
+  protected release(fd: number): void {
+    if (this.reader) this.reader.stop();
     else closeXenbus(fd);
   }
 }

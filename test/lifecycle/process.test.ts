@@ -14,7 +14,7 @@ import { VcpuCollector } from "../../src/collectors/vcpu.ts";
 import { collectVolumesOnce } from "../../src/volumes/collector.ts";
 import { AF_UNIX, check, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "../../native/libc.ts";
 import { readSocket } from "../../native/socket-reader.ts";
-import { sockaddrUn } from "../../native/unix-datagram.ts";
+import { sockaddrUn } from "../../native/sockaddr-un.ts";
 import { TestXenstored } from "../xenstore/server/server.ts";
 import { DOMID, FixtureRoot, treeDiff, xapiControl } from "./support.ts";
 

@@ -1,10 +1,11 @@
-// The xenbus reader Worker inside a `bun build --compile` binary: it exists there only when
-// native/xenbus-worker.ts is an extra entrypoint (as scripts/build.ts passes it), and then it is
-// found from any working directory. Without it the binary falls back to ./native/… on the real
-// filesystem relative to the cwd: works by accident in the repo, fails (or worse, runs someone
-// else's file) anywhere else, which the second test pins down.
+// The fd Worker (native/fd-worker.ts: xenbus reader, clock-jump timerfd, mountinfo watch) inside a
+// `bun build --compile` binary: it exists there only when native/fd-worker.ts is an extra
+// entrypoint (as scripts/build.ts passes it), and then it is found from any working directory,
+// and a ./native/fd-worker.ts planted in the cwd does not replace it. Without it the binary falls
+// back to ./native/… on the real filesystem relative to the cwd: works by accident in the repo,
+// fails (or worse, runs someone else's file) anywhere else, which the last tests pin down.
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -25,15 +26,29 @@ function runIn(cwd: string, binary: string): string {
   return r.stdout.toString().trim();
 }
 
-test("with native/xenbus-worker.ts as an entrypoint the Worker runs, from any cwd", () => {
-  const bin = join(work, "with-worker");
-  build(["test/xenstore/fixtures/worker-entry.ts", "native/xenbus-worker.ts"], bin);
-  expect(runIn(work, bin)).toBe("READ via worker: 42");
-  expect(runIn("/", bin)).toBe("READ via worker: 42");
+/** A directory holding a ./native/fd-worker.ts that is not ours: it fails on purpose. */
+function plantedDir(): string {
+  const dir = join(work, "planted");
+  mkdirSync(join(dir, "native"), { recursive: true });
+  writeFileSync(join(dir, "native/fd-worker.ts"), 'throw new Error("planted worker ran");\n');
+  return dir;
+}
+
+const withWorker = join(work, "with-worker");
+const withoutWorker = join(work, "without-worker");
+
+test("with native/fd-worker.ts as an entrypoint the Worker runs, from any cwd", () => {
+  build(["test/xenstore/fixtures/worker-entry.ts", "native/fd-worker.ts"], withWorker);
+  expect(runIn(work, withWorker)).toBe("READ via worker: 42");
+  expect(runIn("/", withWorker)).toBe("READ via worker: 42");
 }, 30_000);
 
-test("without it the binary has no Worker outside the repo", () => {
-  const bin = join(work, "without-worker");
-  build(["test/xenstore/fixtures/worker-entry.ts"], bin);
-  expect(runIn(work, bin)).toContain("FAILED: device:/dev/xen/xenbus: reader worker failed");
+test("the embedded Worker wins over a ./native/fd-worker.ts planted in the cwd", () => {
+  expect(runIn(plantedDir(), withWorker)).toBe("READ via worker: 42");
+});
+
+test("without it the binary has no Worker outside the repo, and runs a planted one", () => {
+  build(["test/xenstore/fixtures/worker-entry.ts"], withoutWorker);
+  expect(runIn(work, withoutWorker)).toContain("FAILED: device:/dev/xen/xenbus: reader worker failed");
+  expect(runIn(plantedDir(), withoutWorker)).toContain("planted worker ran");
 }, 30_000);
