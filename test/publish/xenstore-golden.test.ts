@@ -11,6 +11,8 @@ import { connectXenstore } from "../../src/xenstore/connect.ts";
 import { BASE_FACTS, netInterface, v4, v6, vif } from "../support/facts.ts";
 import { readGuestMetrics } from "../support/xapi-reader.ts";
 import { readAgentTree } from "../support/xenstore-tree.ts";
+import { connectGuestWhenReady } from "../support/xenstored.ts";
+import { socketClient } from "../xenstore/helpers.ts";
 import { targets, type RunningTarget } from "../xenstore/targets.ts";
 
 const STD: SchemaConfig = { schema: "std", extended: false, include: [], exclude: [], linkLocal: true };
@@ -18,25 +20,6 @@ const STD: SchemaConfig = { schema: "std", extended: false, include: [], exclude
 function golden(agentTree: Map<string, string>): Record<string, string> {
   const expected = Object.fromEntries([...agentTree].filter(([k]) => k !== "data/updated"));
   return Object.fromEntries(Object.entries(expected).sort(([a], [b]) => a.localeCompare(b)));
-}
-
-/**
- * The ring bridge serves one client at a time and, after a client leaves, resets the ring's
- * watches before it accepts the next; under oxenstored a client arriving in that window is reset.
- * A real /dev/xen/xenbus has no such window, so the test waits for the bridge (bounded).
- */
-async function reconnectGuest(path: string): Promise<XenstoreClient> {
-  for (let attempt = 1; ; attempt++) {
-    const client = await connectXenstore({ kind: "socket", path });
-    try {
-      await client.read("domid");
-      return client;
-    } catch (e) {
-      client.close();
-      if (attempt >= 40) throw e;
-      await Bun.sleep(25);
-    }
-  }
 }
 
 for (const target of targets) {
@@ -96,7 +79,8 @@ for (const target of targets) {
       guest.close();
 
       // agent restart: stale subtrees removed, then a full publish of the same facts
-      const again = await reconnectGuest(xsd.guestSocketPath);
+      // The ring bridge may refuse a client arriving right after another left (a real device does not).
+      const again = await connectGuestWhenReady(xsd.guestSocketPath, socketClient);
       await again.rm("attr/vif");
       const restarted = await publishWith(facts, again);
       const after = await readAgentTree(dom0, base);
