@@ -424,7 +424,6 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
       if (agentRunning) throw new Error("the guest bridge serves one agent at a time");
       const wait = lastAgentExit + BRIDGE_GAP_MS - Date.now();
       if (wait > 0) await Bun.sleep(wait);
-      agentRunning = true;
       let xenstore = o.xs.daemon.guestSocketPath;
       let relay: Bun.Subprocess | undefined;
       if (transport === "device") {
@@ -432,6 +431,7 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
         relay = r.proc;
         xenstore = r.device;
       }
+      agentRunning = true;
       return spawn(
         [o.agentBin, "run", "--stderr", "--root", o.root.root, "--memory-interval", String(memoryInterval), ...args],
         { ...env(gcTimer), ...extra, XENSTORED_PATH: xenstore },
@@ -457,10 +457,15 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
  * request and exits when the agent closes the device. Needs python3 (pty, select).
  */
 const PTY_RELAY = String.raw`
-import os, select, socket, sys, time, tty
+import os, select, signal, socket, sys, time, tty
 sock_path, link = sys.argv[1], sys.argv[2]
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # so that finally removes the link
 m, s = os.openpty()
 tty.setraw(s)
+try:
+    os.unlink(link)
+except FileNotFoundError:
+    pass
 os.symlink(os.ttyname(s), link)
 os.close(s)
 print("ready", flush=True)
@@ -496,14 +501,22 @@ export function ptyRelayUnavailable(): string | undefined {
   return Bun.which("python3") ? undefined : "python3 not installed (the pty relay for the device transport)";
 }
 
+let relays = 0;
+
 async function startPtyRelay(socketPath: string, cleanup: Cleanup): Promise<{ proc: Bun.Subprocess; device: string }> {
   const why = ptyRelayUnavailable();
   if (why) throw new Error(why);
-  const device = `/dev/xga-bench-xenbus-${process.pid}`;
+  const device = `/dev/xga-bench-xenbus-${process.pid}-${++relays}`;
   const proc = cleanup.proc(Bun.spawn([...deathPrefix(), "python3", "-c", PTY_RELAY, socketPath, device], { stdout: "pipe", stderr: "pipe" }));
   cleanup.add(() => rmSync(device, { force: true }));
   const out = new Lines(proc.stdout);
-  await withTimeout(out.waitFor((l) => l === "ready", 5000, "the pty relay", true), 6000, "the pty relay");
+  const err = new Lines(proc.stderr);
+  try {
+    await out.waitFor((l) => l === "ready", 5000, "the pty relay", true);
+  } catch (e) {
+    proc.kill("SIGKILL");
+    throw new Error(`${(e as Error).message}: ${err.tail.slice(-3).join(" | ")}`);
+  }
   return { proc, device };
 }
 
