@@ -66,7 +66,12 @@ mkdir -p "$T"/{bin,sbin,usr/bin,usr/sbin,lib64,lib/x86_64-linux-gnu,lib/modules,
 cp "$R/bin/busybox" "$T/bin/"; ln -s busybox "$T/bin/sh"    # /init is a busybox sh script
 for t in xenstore xenstore-read xenstore-write xenstore-ls xenstore-list xenstore-rm xenstore-exists \
          xenstore-watch xenstore-chmod; do cp -P "$R/usr/bin/$t" "$T/usr/bin/"; done
-for m in drivers/net/xen-netfront.ko drivers/block/xen-blkfront.ko; do cp "$R/lib/modules/$KVER/kernel/$m" "$T/lib/modules/"; done
+# Modules, named so that the guest's `insmod /lib/modules/*.ko` loads them in dependency order (ext4 for the
+# volumes scenario; ext4 wants crc32c even without metadata_csum).
+n=0
+for m in crypto/crc32c_generic lib/crc16 fs/mbcache fs/jbd2/jbd2 fs/ext4/ext4 drivers/net/xen-netfront drivers/block/xen-blkfront; do
+  cp "$R/lib/modules/$KVER/kernel/$m.ko" "$T/lib/modules/$n-${m##*/}.ko"; n=$((n + 1))
+done
 # Libraries of the xenstore CLI and busybox, plus the glibc pieces a Bun-compiled executable links against.
 libs=$(chroot "$R" ldd /usr/bin/xenstore /bin/busybox | awk '/=> \// {print $3} /^[ \t]*\/lib.*ld-linux/ {print $1}')
 for l in $libs /lib/x86_64-linux-gnu/{libc.so.6,libm.so.6,libpthread.so.0,libdl.so.2,librt.so.1} /lib64/ld-linux-x86-64.so.2; do

@@ -9,8 +9,10 @@
 #   E2E_AGENT          path to an agent binary to test instead of building one; "standin" = the shell stand-in
 #                      (validates the harness only, and says so)
 #   E2E_ONLY           regex: run only the scenarios whose name matches
+#   E2E_PENDING=1      also run the scenarios registered as pending
 #   E2E_GUEST_MEM      guest memory in MiB (default 512)
 #   E2E_START_BUDGET   seconds allowed from the agent's start to a complete std tree (default 15)
+#   E2E_XENSTORED=c    dom0 runs the C xenstored instead of oxenstored (Debian's default, and XAPI's)
 #   E2E_AGENT_ARGS     extra arguments for `xen-guest-agent run --stderr` in the guests, e.g. --loglevel=debug
 #   E2E_TRACE=1        dom0-run.sh runs under set -x into share/dom0-trace.log
 #   E2E_MEMCHECK=1     dom0 checksums a 50 MB tmpfs file every 2 s (share/memcheck.log): emulation sanity
@@ -80,7 +82,7 @@ T_INITRD=$(ms_since "$t")
 
 # --- stage the share and boot -------------------------------------------------------------------------------------
 install -m755 "$HERE/dom0-run.sh" "$W/share/"; cp "$HERE/dom0-lib.sh" "$W/share/"
-for v in E2E_ONLY E2E_GUEST_MEM E2E_START_BUDGET E2E_AGENT_ARGS E2E_TRACE E2E_MEMCHECK; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$W/share/e2e.env"
+for v in E2E_ONLY E2E_PENDING E2E_GUEST_MEM E2E_START_BUDGET E2E_AGENT_ARGS E2E_XENSTORED E2E_TRACE E2E_MEMCHECK; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$W/share/e2e.env"
 : > "$W/share/results"
 echo "e2e: agent $AGENT_KIND"
 echo "e2e: booting Xen + dom0 under QEMU TCG (serial log: $W/serial.log)"
