@@ -188,4 +188,5 @@ run_scenarios
 
 for n in "${!DOMID[@]}"; do guest_destroy "$n"; done
 cp /var/log/xen/console/guest-*.log "$S/" 2>/dev/null
+mkdir -p "$S/dom0-logs"; cp /var/log/xen/*.log /var/log/xenstored*.log "$S/dom0-logs/" 2>/dev/null   # xl, hotplug, xenstored
 emit "PHASE dom0-done $(up)"

@@ -122,8 +122,8 @@ echo "agent: $AGENT_KIND"
 [ $pending -gt 0 ] && echo "$pending pending (not written yet, not counted)"
 if [ $fail -gt 0 ] || [ $QRC -ne 0 ]; then
   [ $fail -gt 0 ] || fail=1
-  cp "$W/share/dom0.log" "$W/" 2>/dev/null; cp "$W/share"/guest-*.log "$W/" 2>/dev/null
-  echo "artifacts: $W/serial.log (QEMU serial: Xen + dom0), $W/dom0.log (dom0-run.sh), $W/guest-*.log (guest consoles)"
+  cp "$W/share/dom0.log" "$W/" 2>/dev/null; cp "$W/share"/guest-*.log "$W/" 2>/dev/null; cp -r "$W/share/dom0-logs" "$W/" 2>/dev/null
+  echo "artifacts: $W/serial.log (QEMU serial: Xen + dom0), $W/dom0.log (dom0-run.sh), $W/guest-*.log (guest consoles), $W/dom0-logs/ (xl, hotplug, xenstored)"
 fi
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
