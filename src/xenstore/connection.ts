@@ -52,6 +52,19 @@ export interface ConnectionOptions {
  */
 const DEFAULT_MAX_IN_FLIGHT = 32;
 
+/**
+ * WATCH and UNWATCH are sent alone: only when nothing else is in flight, and nothing else until
+ * their reply. On /dev/xen/xenbus the Linux driver handles them synchronously inside write(),
+ * holding the open file's msgbuffer_mutex while it waits for xenstored's answer
+ * (xenbus_file_write → xenbus_write_watch → register_xenbus_watch), and the kernel's xenbus thread
+ * takes that same mutex to deliver every reply to this file (xenbus_dev_queue_reply). If a reply to
+ * an earlier request is ahead of the WATCH reply in the ring, the xenbus thread blocks on the mutex,
+ * the WATCH reply is never read, and the guest's whole xenstore connection is dead (seen under
+ * oxenstored in about half of the real-Xen runs: the kernel, not the daemon, deadlocks). Watches
+ * are rare, so the same rule holds on every transport.
+ */
+const SENT_ALONE = new Set<number>([MsgType.WATCH, MsgType.UNWATCH]);
+
 /** Oversized replies beyond this are not skipped but taken as a desynchronised stream. */
 const RESYNC_LIMIT = 1 << 20;
 
@@ -61,6 +74,8 @@ export class Connection {
   /** req_ids waiting for a slot, oldest first. */
   private readonly queue: number[] = [];
   private written = 0;
+  /** A WATCH/UNWATCH is written and unanswered: nothing else may be written (see SENT_ALONE). */
+  private aloneInFlight = false;
   private nextReqId = 1;
   private dead: Error | undefined;
 
@@ -115,15 +130,25 @@ export class Connection {
 
   // --- internal ---
 
-  /** Writes queued requests while the window has room; a write failure kills the connection. */
+  /**
+   * Writes queued requests, in order, while the window has room; a WATCH/UNWATCH waits until
+   * nothing is in flight and then goes alone. A write failure kills the connection.
+   */
   private flush(): void {
     const max = this.opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    while (!this.dead && this.written < max && this.queue.length > 0) {
-      const p = this.pending.get(this.queue.shift()!);
-      if (!p?.unsent) continue; // timed out while queued
+    while (!this.dead && !this.aloneInFlight && this.queue.length > 0) {
+      const p = this.pending.get(this.queue[0]!);
+      if (!p?.unsent) {
+        this.queue.shift(); // timed out while queued
+        continue;
+      }
+      const alone = SENT_ALONE.has(p.type);
+      if (alone ? this.written > 0 : this.written >= max) break;
+      this.queue.shift();
       const bytes = p.unsent;
       p.unsent = undefined;
       this.written++;
+      this.aloneInFlight = alone;
       try {
         this.transport.write(bytes);
       } catch (e) {
@@ -202,6 +227,7 @@ export class Connection {
     if (p.timer) clearTimeout(p.timer);
     if (p.unsent === undefined) {
       this.written--;
+      if (SENT_ALONE.has(p.type)) this.aloneInFlight = false;
       if (!this.dead) queueMicrotask(() => this.flush());
     }
     return p;
