@@ -39,6 +39,11 @@ dump_guests() {  # after a failure: what the guests published, for the log
   for n in "${!DOMID[@]}"; do
     echo "----- xenstore of guest $n (domain ${DOMID[$n]}): data attr control feature"
     xenstore-ls -f "/local/domain/${DOMID[$n]}" 2>&1 | grep -E "^/local/domain/${DOMID[$n]}/(data|attr|control|feature)/"
+    # SysRq-w through control/sysrq: the guest kernel lists its blocked tasks on its console (guest-<name>.log),
+    # if its xenbus still works.
+    xl sysrq "$n" w 2>/dev/null
+    # Whether the guest kernel is alive at all (the network does not go through xenstore once connected).
+    if busybox ping -c1 -W3 "${IPADDR[$n]}" >/dev/null 2>&1; then echo "guest $n answers ping"; else echo "guest $n does NOT answer ping"; fi
   done
 }
 

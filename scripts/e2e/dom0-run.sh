@@ -38,6 +38,9 @@ check_std() {  # check_std NAME: the std keys of guest NAME are in T (see load_t
   for k in feature/hotplug/vif feature/hotplug/vbd; do [ "${T[$k]:-}" = 1 ] || miss+=("$k=${T[$k]-<absent>}"); done
   has data/updated || miss+=("data/updated=<absent>")
   DETAIL="missing or wrong: ${miss[*]}"
+  # None of the std keys at all: say so instead of listing 17 absences.
+  [ -z "$(keys_under attr/PVAddons)$(keys_under feature/hotplug)" ] && ! has data/os_distro && ! has data/updated \
+    && DETAIL="the agent published nothing (no attr/PVAddons, data/os_*, feature/hotplug, data/updated)"
   [ ${#miss[@]} -eq 0 ]
 }
 
