@@ -518,15 +518,25 @@ async function idle(rig: Rig, scope: Scope): Promise<void> {
       // cost. A periodic wake-up shows as ~60 active seconds, one timer tick as 1–2.
       // Summing the per-second deltas also counts threads that lived only inside the window
       // (a collection's HeapHelper, JSCWarmUp), which a before/after difference would lose.
-      const active = { agent: 0, baseline: 0 };
+      // "main": seconds in which the main thread (the event loop: our code) switched; "any": in
+      // which any thread but mi-scavenger did (JIT, GC helpers that follow the loop's work too).
+      const active = { agent: { main: 0, any: 0, at: [] as number[] }, baseline: { main: 0, any: 0, at: [] as number[] } };
       const sum = { agent: emptyDelta(), baseline: emptyDelta() };
       let [ap, bp] = [a0, b0];
-      const endAt = Date.now() + CFG.idleWindowS * 1000;
+      const startedAt = Date.now();
+      const endAt = startedAt + CFG.idleWindowS * 1000;
+      const note = (who: "agent" | "baseline", pid: number, before: ThreadTotals, after: ThreadTotals) => {
+        if (woke(before, after, () => true)) {
+          active[who].any++;
+          active[who].at.push(Math.round((Date.now() - startedAt) / 1000));
+        }
+        if (woke(before, after, (tid) => tid === String(pid))) active[who].main++;
+      };
       while (Date.now() < endAt) {
         await Promise.race([Bun.sleep(Math.min(1000, Math.max(0, endAt - Date.now()))), agent.died, b.died]);
         const [an, bn] = [threadTotals(agent.pid), threadTotals(b.pid)];
-        if (woke(ap, an)) active.agent++;
-        if (woke(bp, bn)) active.baseline++;
+        note("agent", agent.pid, ap, an);
+        note("baseline", b.pid, bp, bn);
         addDelta(sum.agent, threadDelta(ap, an));
         addDelta(sum.baseline, threadDelta(bp, bn));
         [ap, bp] = [an, bn];
@@ -544,12 +554,13 @@ async function idle(rig: Rig, scope: Scope): Promise<void> {
     const names = (d: typeof da) => Object.entries(d.byName).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
     const perturbed = w.clockSteps > 0 || w.ops.republishes > 0;
     row({
-      scenario: "idle", metric: `${CFG.idleWindowS} s at rest, ${label}: context switches (all threads) / CPU ticks; seconds with a wake-up`,
-      value: `${da.switches} / ${da.ticks}; ${w.activeSeconds.agent} s (${names(da)}; ${da.threads} threads)${perturbed ? ` PERTURBED: ${w.clockSteps} clock step(s) by other processes, ${w.ops.republishes} republish(es)` : ""}`,
-      baseline: `${db.switches} / ${db.ticks}; ${w.activeSeconds.baseline} s (${names(db)}; ${db.threads} threads)`,
+      scenario: "idle", metric: `${CFG.idleWindowS} s at rest, ${label}: context switches (all threads) / CPU ticks; seconds in which the main thread / any thread woke`,
+      value: `${da.switches} / ${da.ticks}; ${w.activeSeconds.agent.main} / ${w.activeSeconds.agent.any} s (${names(da)}; ${da.threads} threads)${perturbed ? ` PERTURBED: ${w.clockSteps} clock step(s) by other processes, ${w.ops.republishes} republish(es)` : ""}`,
+      baseline: `${db.switches} / ${db.ticks}; ${w.activeSeconds.baseline.main} / ${w.activeSeconds.baseline.any} s (${names(db)}; ${db.threads} threads)`,
       ratio: `${da.switches - db.switches >= 0 ? "+" : ""}${da.switches - db.switches} switches`,
-      // The timer's tick (and a collection its allocations may start) can spill into a second second.
-      ...(gcTimer ? {} : { target: "only the timer's wake-ups (≈ baseline)", ok: da.ticks <= 1 && w.activeSeconds.agent <= w.activeSeconds.baseline + 2 }),
+      // The event loop wakes for the timer only; a collection its allocations start may wake it
+      // once more. JIT and GC helper threads follow that work for a few seconds (counted in "any").
+      ...(gcTimer ? {} : { target: "only the timer's wake-ups (≈ baseline)", ok: da.ticks <= 1 && w.activeSeconds.agent.main <= w.activeSeconds.baseline.main + 1 }),
     });
     if (w.ops.steady) row({ scenario: "idle", metric: `  xenstore writes during the window (${label})`, value: String(w.ops.steady) });
   }
@@ -571,9 +582,11 @@ function addDelta(sum: Delta, d: Delta): void {
   sum.ended += d.ended;
 }
 
-/** Did any thread but mimalloc's purge thread switch between two readings? */
-function woke(before: ThreadTotals, after: ThreadTotals): boolean {
-  return Object.entries(after.byTid).some(([tid, t]) => t.name !== "mi-scavenger" && t.switches > (before.byTid[tid]?.switches ?? 0));
+/** Did a thread chosen by `which` (never mimalloc's purge thread) switch between two readings? */
+function woke(before: ThreadTotals, after: ThreadTotals, which: (tid: string) => boolean): boolean {
+  return Object.entries(after.byTid).some(
+    ([tid, t]) => which(tid) && t.name !== "mi-scavenger" && t.switches > (before.byTid[tid]?.switches ?? 0),
+  );
 }
 
 // --- churn ---------------------------------------------------------------------------------
@@ -581,7 +594,7 @@ function woke(before: ThreadTotals, after: ThreadTotals): boolean {
 async function churn(rig: Rig, scope: Scope): Promise<void> {
   const { xs, ns } = rig;
   const settle = QUICK ? 3 : 10;
-  const sampleEveryMs = Math.max(2000, (CFG.churnMinutes * 60_000) / 12);
+  const sampleEveryMs = Math.max(2000, (CFG.churnMinutes * 60_000) / 60);
   const b = scope.baseline({ gcTimer: false });
   const { agent } = await startAgent(rig, scope, { gcTimer: false, memoryInterval: 60 });
   await Promise.race([Bun.sleep(settle * 1000), agent.died, b.died]);
@@ -649,7 +662,8 @@ async function churn(rig: Rig, scope: Scope): Promise<void> {
   row({
     scenario: "churn", metric: `  anonymous RSS, 2nd half vs 1st half of the churn (${during.length} readings): peak / floor`,
     value: enough ? `${sign(peakRise)} / ${sign(floorRise)}` : "too few readings (churn too short)",
-    target: "no growth beyond noise (≤ 1 MiB)", ok: enough ? peakRise <= 1024 && floorRise <= 1024 : undefined,
+    // Floors (after a collection) show retained memory; a peak depends on when the reading fell.
+    target: "floor: no growth beyond noise (≤ 1 MiB)", ok: enough ? floorRise <= 1024 : undefined,
   });
 }
 
