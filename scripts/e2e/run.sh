@@ -17,6 +17,7 @@
 #   E2E_TRACE=1        dom0-run.sh runs under set -x into share/dom0-trace.log
 #   E2E_MEMCHECK=1     dom0 checksums a 50 MB tmpfs file every 2 s (share/memcheck.log): emulation sanity
 #   E2E_QEMU_TIMEOUT   seconds before QEMU is killed (default 600)
+#   E2E_QEMU_SMP, E2E_QEMU_MEM, E2E_QEMU_ACCEL: the emulated machine (see boot.sh; defaults 1, 3072, tcg)
 set -uo pipefail
 HERE=$(dirname "$(realpath "$0")"); REPO=$(realpath "$HERE/../..")
 W=$REPO/.work/e2e; CACHE=${E2E_CACHE:-/var/cache/xen-guest-agent-e2e}
@@ -32,6 +33,10 @@ die() { echo "e2e: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
 [ "$(id -u)" = 0 ] || skip "not root (debootstrap, chroot and mkfs of the rig need root)"
 command -v apt-get >/dev/null || skip "no apt-get (the rig is built from the Debian archive)"
 [ -d "$REPO/../shared/xen" ] || skip "$REPO/../shared/xen is missing: not a machine of the rig-validated kind"
+
+# One run at a time on a machine: QEMU TCG and the rig build each want both cores, and runs share .work/e2e.
+mkdir -p "$CACHE"; exec 8>"$CACHE/.run.lock"
+flock -n 8 || { echo "e2e: another e2e run holds $CACHE/.run.lock, waiting"; flock 8; }
 
 # --- host tools -------------------------------------------------------------------------------------------------
 t=$(date +%s%N)
