@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
-import { XenstoreClient } from "./client.ts";
+import { XenstoreClient, type XenstoreClientOptions } from "./client.ts";
 import { DeviceTransport } from "./device-transport.ts";
 import { SocketTransport } from "./socket-transport.ts";
 
@@ -37,11 +37,26 @@ export function findXenstore(
   return undefined;
 }
 
+/**
+ * Requests in flight on the xenbus device: one. The Linux driver queues a request with a pointer
+ * into the open file's single message buffer (xenbus_dev_request_and_reply: `vec->iov_base = msg
+ * + 1`) and its xenbus thread copies it into the ring later, so the next write() overwrites a
+ * request that may not have left yet: the real-Xen run saw writes reach xenstored with their bytes
+ * replaced by the next message's. A reply proves the request left, so the next one waits for it
+ * (libxenstore, too, talks to the device one request at a time). Sockets pipeline.
+ */
+export const DEVICE_MAX_IN_FLIGHT = 1;
+
+/** Client options for an endpoint kind: the device gets one request in flight. */
+export function clientOptionsFor(kind: XenstoreLocation["kind"], opts: { timeoutMs?: number; log?: Logger }): XenstoreClientOptions {
+  return kind === "device" ? { ...opts, maxInFlight: DEVICE_MAX_IN_FLIGHT } : opts;
+}
+
 /** Opens the endpoint; a missing or refused one rejects with a SystemError (ENOENT, ECONNREFUSED…). */
 export async function connectXenstore(
   loc: XenstoreLocation,
   opts: { timeoutMs?: number; log?: Logger } = {},
 ): Promise<XenstoreClient> {
   const transport = loc.kind === "socket" ? new SocketTransport(loc.path) : new DeviceTransport(loc.path);
-  return new XenstoreClient(transport, opts);
+  return new XenstoreClient(transport, clientOptionsFor(loc.kind, opts));
 }

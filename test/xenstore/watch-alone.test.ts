@@ -58,3 +58,19 @@ test("a WATCH waits for the requests in flight and holds back the ones after it"
   expect(await after).toBe("v");
   c.close();
 });
+
+test("on the xenbus device one request at a time: the next is written only after the reply", async () => {
+  const { clientOptionsFor, DEVICE_MAX_IN_FLIGHT } = await import("../../src/xenstore/connect.ts");
+  expect(DEVICE_MAX_IN_FLIGHT).toBe(1);
+  expect(clientOptionsFor("socket", {}).maxInFlight).toBeUndefined();
+  const t = new ScriptedTransport();
+  const c = new XenstoreClient(t, clientOptionsFor("device", { timeoutMs: 5000 }));
+  const reads = [c.read("data/a"), c.read("data/b"), c.read("data/c")];
+  for (let i = 0; i < 3; i++) {
+    await tick();
+    expect(t.written).toHaveLength(i + 1); // the driver would overwrite an unsent request
+    t.answer(t.written[i]!.reqId);
+  }
+  expect(await Promise.all(reads)).toEqual(["v", "v", "v"]);
+  c.close();
+});
