@@ -1,8 +1,8 @@
 // Wall-clock jump detection: a CLOCK_REALTIME timerfd armed far in the future with
 // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET. Its read() fails with ECANCELED whenever the realtime
 // clock is set discontinuously — which a resumed or migrated domain does (xe-guest-utilities,
-// CA-202608), as do NTP steps and `date -s`. A Worker waits on it (native/fd-watch.ts), so
-// nothing runs until the clock actually jumps.
+// CA-202608), as do NTP steps and `date -s`. The fd Worker waits on it (native/fd-watch.ts, one
+// thread for all such fds), so nothing runs until the clock actually jumps.
 import { check, libc, O_CLOEXEC } from "./libc.ts";
 import { watchFd, type FdWatch } from "./fd-watch.ts";
 
@@ -55,6 +55,6 @@ export function watchClockJumps(onJump: () => void, onError: (message: string) =
     c.close(fd);
     throw e;
   }
-  // The Worker is woken through its wake eventfd and the timerfd closed once it has let go.
+  // The Worker is woken through its wake eventfd, drops the timerfd and only then is it closed.
   return { close: () => watch.stop() };
 }

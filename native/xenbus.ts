@@ -1,7 +1,8 @@
 // The xenbus character device (/dev/xen/xenbus, /proc/xen/xenbus): opened on the main thread,
-// read by a Worker sleeping in poll() (native/fd-watch.ts), written with one write() per
-// message from the main thread only: the driver assembles a message per open file from the
-// writes it gets (xenbus_file_write), so two writers' halves would interleave.
+// read by the fd Worker sleeping in poll() (native/fd-watch.ts, one thread shared with the other
+// fd watches), written with one write() per message from the main thread only: the driver
+// assembles a message per open file from the writes it gets (xenbus_file_write), so two
+// writers' halves would interleave.
 import { check, cstr, errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc.ts";
 import { POLLIN, watchFd, type FdWatch } from "./fd-watch.ts";
 
@@ -12,8 +13,9 @@ export interface XenbusReaderHandlers {
 }
 
 /**
- * The reader; its stop() wakes the Worker and closes the fd once the Worker has let go of it, so
- * the device file (and its kernel watches) does not wait for the next event to go away.
+ * The reader; its stop() wakes the Worker, which drops the fd from its poll set, and closes the fd
+ * once the Worker has acknowledged, so the device file (and its kernel watches) does not wait for
+ * the next event to go away.
  */
 export type XenbusReader = FdWatch;
 
@@ -25,8 +27,8 @@ export function openXenbus(path: string): number {
 }
 
 /**
- * Starts the reader Worker on `fd` (any pollable fd: the device, a socketpair, a pipe), which it
- * then owns. The Worker keeps the process alive: replies are awaited on it.
+ * Adds `fd` (any pollable fd: the device, a socketpair, a pipe) to the fd Worker, which then owns
+ * it. While this watch runs the Worker keeps the process alive: replies are awaited on it.
  */
 export function startXenbusReader(fd: number, on: XenbusReaderHandlers): XenbusReader {
   return watchFd(fd, {
