@@ -122,7 +122,7 @@ sc_pv_save_restore() {
   note "restored -> std tree $(secs "$WAITED")s"
 }
 
-# Issue 10 (pending: run them with E2E_PENDING=1).
+# Issue 10: a PV disk under data/volumes, xl vcpu-set bringing spare vCPUs online.
 volume_is() {  # volume_is DISK MOUNTPOINT SIZE_BYTES: some data/volumes/<n> describes it
   local k n
   request_failed && return 2
@@ -184,8 +184,8 @@ scenario pv-start          sc_pv_start
 scenario pv-address-change sc_pv_address
 scenario pv-vif-hotplug    sc_pv_vif_hotplug
 scenario pv-save-restore   sc_pv_save_restore
-scenario pv-volumes        sc_pv_volumes  pending "issue 10: a PV disk is reported under data/volumes"
-scenario pv-vcpu-hotplug   sc_pv_vcpu_set pending "issue 10: xl vcpu-set brings spare vCPUs online"
+scenario pv-volumes        sc_pv_volumes
+scenario pv-vcpu-hotplug   sc_pv_vcpu_set
 scenario pvh-start         sc_pvh_start
 run_scenarios
 
