@@ -2,7 +2,7 @@
 // Entry point: the only place that reads argv and calls process.exit. Exit codes:
 //   0 done; 1 the agent cannot work here (not a Xen guest, xenstore unavailable); 2 usage or
 //   configuration error; 70 an internal error (a bug: please report it with the message).
-import { renderUsage, type CommandDef } from "citty";
+import type { CommandDef } from "citty";
 import { EXIT_USAGE, FatalError, UsageError } from "./errors.ts";
 import { collectDef, collectMain } from "./cli/collect.ts";
 import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
@@ -54,6 +54,7 @@ function pickCommand(rawArgs: string[]): [Command, string[]] {
 }
 
 async function usage(rawArgs: string[]): Promise<string> {
+  const { renderUsage } = await import("citty"); // only for --help: the daemon never loads it
   const named = rawArgs.find((a) => !a.startsWith("-") && a in COMMANDS);
   const text = named
     ? await renderUsage((COMMANDS[named] as Command).def, rootDef)

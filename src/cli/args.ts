@@ -1,6 +1,8 @@
 // Command-line arguments: citty definitions generated from the option table, strict checking
 // (citty accepts unknown flags silently), and the given values by flag name.
-import { parseArgs, type ArgsDef } from "citty";
+// Only citty's types are imported here: parsing is ours (strict, and without loading citty and
+// node:util into the daemon for its whole life); citty renders --help, loaded only then.
+import type { ArgsDef } from "citty";
 import { OPTIONS, type OptionSpec } from "../config.ts";
 import { UsageError } from "../errors.ts";
 
@@ -29,8 +31,10 @@ export function argsFor(specs: readonly OptionSpec[]): ArgsDef {
 export const AGENT_ARGS = argsFor(OPTIONS);
 
 /**
- * Checks every flag against the definitions and returns the values given, by flag name.
- * Throws UsageError for an unknown flag, a missing value or a stray argument.
+ * Checks every flag against the definitions and returns the values given, by flag name: `--flag`
+ * and `--no-flag` for booleans (`--flag=false` too), `--name value` or `--name=value` otherwise;
+ * a repeated flag keeps its last value. Throws UsageError for an unknown flag, a missing value or
+ * a stray argument.
  */
 export function parseStrict(rawArgs: string[], def: ArgsDef, extraPositionals = 0): { values: Record<string, unknown>; positionals: string[] } {
   const names = new Map<string, string>(); // flag or alias → flag
@@ -41,6 +45,7 @@ export function parseStrict(rawArgs: string[], def: ArgsDef, extraPositionals = 
   }
   const isBoolean = (flag: string) => def[flag]?.type === "boolean";
   const positionals: string[] = [];
+  const values: Record<string, unknown> = {};
   for (let i = 0; i < rawArgs.length; i++) {
     const arg = rawArgs[i] as string;
     if (arg === "--") {
@@ -54,20 +59,24 @@ export function parseStrict(rawArgs: string[], def: ArgsDef, extraPositionals = 
     const body = arg.replace(/^--?/, "");
     const [name, inline] = body.includes("=") ? [body.slice(0, body.indexOf("=")), body.slice(body.indexOf("=") + 1)] : [body, undefined];
     let flag = names.get(name);
-    if (!flag && name.startsWith("no-") && isBoolean(names.get(name.slice(3)) ?? "")) flag = names.get(name.slice(3));
+    let negated = false;
+    if (!flag && name.startsWith("no-") && isBoolean(names.get(name.slice(3)) ?? "")) {
+      flag = names.get(name.slice(3));
+      negated = true;
+    }
     if (!flag) throw new UsageError(`unknown option '${arg.split("=")[0]}'`);
-    if (!isBoolean(flag) && inline === undefined) {
+    if (isBoolean(flag)) {
+      // `--flag=false` is passed on as text: resolveConfig names the option if it is not a boolean.
+      values[flag] = negated ? false : (inline ?? true);
+    } else if (inline !== undefined) {
+      values[flag] = inline;
+    } else {
       const next = rawArgs[i + 1];
       if (next === undefined || (next.startsWith("-") && next !== "-")) throw new UsageError(`option --${flag} needs a value`);
+      values[flag] = next;
       i++;
     }
   }
   if (positionals.length > extraPositionals) throw new UsageError(`unexpected argument '${positionals[extraPositionals]}'`);
-  const parsed = parseArgs(rawArgs, def) as Record<string, unknown>;
-  const values: Record<string, unknown> = {};
-  for (const name of Object.keys(def)) {
-    if (def[name]?.type === "positional") continue;
-    if (parsed[name] !== undefined) values[name] = parsed[name];
-  }
   return { values, positionals };
 }

@@ -1,5 +1,5 @@
 // `xen-guest-agent collect`: gather every fact once, print it, exit.
-import { defineCommand } from "citty";
+import type { CommandDef } from "citty";
 import { TreeBuilder } from "../agent.ts";
 import { collectStaticFacts } from "../collectors/index.ts";
 import { OPTIONS, resolveConfig } from "../config.ts";
@@ -12,13 +12,13 @@ import { argsFor, parseStrict } from "./args.ts";
 
 const COLLECT_OPTIONS = OPTIONS.filter((o) => ["root", "schema", "extended", "include", "exclude", "link-local", "loglevel", "volumes"].includes(o.flag));
 
-export const collectDef = defineCommand({
+export const collectDef = ({
   meta: { name: "collect", description: "Gather every fact once, print it with the keys it would publish, and exit" },
   args: {
     json: { type: "boolean", description: "Print the facts and keys as JSON" },
     ...argsFor(COLLECT_OPTIONS),
   },
-});
+}) satisfies CommandDef;
 
 export async function collectMain(rawArgs: string[]): Promise<number> {
   const { values } = parseStrict(rawArgs, collectDef.args as never);

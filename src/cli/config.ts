@@ -1,18 +1,18 @@
 // `xen-guest-agent config`: print the effective configuration and where each value came from, as
 // TOML that can be pasted into the configuration file (or as JSON with --json).
-import { defineCommand } from "citty";
+import type { CommandDef } from "citty";
 import { OPTIONS, type ConfigOrigin, type OptionSpec } from "../config.ts";
 import { CONFIG_ARG, loadConfig, type LoadedConfig } from "../config-file.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
-export const configDef = defineCommand({
+export const configDef = ({
   meta: { name: "config", description: "Print the effective configuration, with where each value came from (default, env, file, cli)" },
   args: {
     json: { type: "boolean", description: "Print it as JSON" },
     ...CONFIG_ARG,
     ...AGENT_ARGS,
   },
-});
+}) satisfies CommandDef;
 
 /** A TOML value: strings quoted with JSON escapes (valid TOML basic strings), arrays of those. */
 export function tomlValue(v: unknown): string {

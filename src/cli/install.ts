@@ -1,6 +1,6 @@
 // `xen-guest-agent install` and `uninstall`: the binary installs itself, so a release download (or
 // cloud-init) needs no script of its own. The work is in src/install/.
-import { defineCommand } from "citty";
+import type { CommandDef } from "citty";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, resolve } from "node:path";
 import { FatalError, UsageError } from "../errors.ts";
@@ -14,19 +14,19 @@ const prefixArg = {
   description: "Install into this root (an image being built): files only, nothing is enabled or started (default: /)",
 } as const;
 
-export const installDef = defineCommand({
+export const installDef = ({
   meta: { name: "install", description: "Install this binary as /usr/sbin/xen-guest-agent with its service, enable and start it (replaces xe-guest-utilities' service)" },
   args: {
     init: { type: "string", valueHint: INIT_SYSTEMS.join("|"), description: "Init system to install for (default: the running one, or the one found under --prefix)" },
     prefix: prefixArg,
     force: { type: "boolean", description: "Install even though this machine is not a Xen guest" },
   },
-});
+}) satisfies CommandDef;
 
-export const uninstallDef = defineCommand({
+export const uninstallDef = ({
   meta: { name: "uninstall", description: "Undo `install`: stop and remove the service and binary, re-enable what install disabled" },
   args: { prefix: prefixArg },
-});
+}) satisfies CommandDef;
 
 function prefixFrom(value: unknown): string {
   const prefix = typeof value === "string" ? value : "/";

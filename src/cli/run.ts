@@ -5,7 +5,7 @@
 //   SIGTERM, SIGINT   finish the batch in flight (at most 1.5 s) and exit 0
 //   SIGHUP            read the configuration file again and republish everything; a bad file is
 //                     logged and the running configuration stays
-import { defineCommand } from "citty";
+import type { CommandDef } from "citty";
 import type { AgentConfig } from "../config.ts";
 import { CONFIG_ARG, loadConfig } from "../config-file.ts";
 import { FatalError } from "../errors.ts";
@@ -17,10 +17,10 @@ import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notif
 import { watchClockJumps } from "../../native/timerfd.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
-export const runDef = defineCommand({
+export const runDef = ({
   meta: { name: "run", description: "Run the agent: publish the guest's facts and keep them up to date (default command)" },
   args: { ...CONFIG_ARG, ...AGENT_ARGS },
-});
+}) satisfies CommandDef;
 
 const makeLogger = (config: AgentConfig) => createLogger({ level: config.loglevel, stderr: config.stderr }).logger;
 

@@ -295,7 +295,8 @@ export class Supervisor {
   }
 
   private async startDaemon(removeStale = true): Promise<void> {
-    const daemon = this.makeDaemon(removeStale);
+    // Only a xenstore link can hold what a previous run left; the console has nothing to clean.
+    const daemon = this.makeDaemon(removeStale && this.link?.client !== undefined);
     this.daemon = daemon;
     const started = performance.now();
     await daemon.start();
