@@ -40,6 +40,12 @@ export class Netns {
   constructor(private readonly cleanup: Cleanup) {}
 
   create(): void {
+    // A bench that was SIGKILLed leaves its namespace behind (its children die with it): remove
+    // those whose pid is gone.
+    for (const line of run(["ip", "netns", "list"]).split("\n")) {
+      const m = /^xga-bench-(\d+)\b/.exec(line);
+      if (m && !existsSync(`/proc/${m[1]}`)) Bun.spawnSync(["ip", "netns", "del", `xga-bench-${m[1]}`], { stderr: "ignore" });
+    }
     run(["ip", "netns", "add", this.name]);
     this.cleanup.netns(this.name);
     for (const k of ["default", "all"]) this.exec("sysctl", "-q", "-w", `net.ipv6.conf.${k}.accept_dad=0`);
@@ -226,6 +232,9 @@ export class Xenstore {
 
   static async start(cleanup: Cleanup): Promise<Xenstore> {
     const daemon = await startRealXenstored("c");
+    // At exit only the synchronous part of stop() runs (and the harness SIGKILLs its children),
+    // so the harness's temp dir (<dir>/run/socket) is removed here as well. Steps run in reverse.
+    cleanup.dir(dirname(dirname(daemon.dom0SocketPath)));
     cleanup.add(() => void daemon.stop());
     const dom0 = new XenstoreClient(new SocketTransport(daemon.dom0SocketPath));
     const base = `/local/domain/${daemon.domid}`;
