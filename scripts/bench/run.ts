@@ -71,6 +71,7 @@ const ONLY = new Set((argv.only ?? ALL.join(",")).split(",").map((s) => s.trim()
 for (const n of ONLY) if (!(ALL as readonly string[]).includes(n)) throw new Error(`unknown scenario '${n}' (known: ${ALL.join(", ")})`);
 const OUT_DIR = join(REPO, ".work/bench");
 const JSON_OUT = argv.json ?? join(OUT_DIR, "latest.json");
+const MD_OUT = JSON_OUT.replace(/\.json$/, "") + ".md";
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
 const ms = (ns: bigint) => Number(ns) / 1e6;
@@ -702,8 +703,8 @@ function table(markdown: boolean): string {
 function report(): void {
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(JSON_OUT, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(join(OUT_DIR, "latest.md"), `${table(true)}\n`);
-  process.stdout.write(`\n${table(false)}\n\nwritten: ${relative(process.cwd(), JSON_OUT)}, ${relative(process.cwd(), join(OUT_DIR, "latest.md"))}\n`);
+  writeFileSync(MD_OUT, `${table(true)}\n`);
+  process.stdout.write(`\n${table(false)}\n\nwritten: ${relative(process.cwd(), JSON_OUT)}, ${relative(process.cwd(), MD_OUT)}\n`);
 }
 
 // The whole run is bounded too: every scenario's bound plus set-up.
