@@ -645,12 +645,12 @@ async function churn(rig: Rig, scope: Scope): Promise<void> {
   const after = { agent: agent.memory(), baseline: b.memory() };
   const peak = Math.max(...series.map((s) => s.agent.rssAnonKiB), after.agent.rssAnonKiB);
   // Under churn the anonymous RSS is a saw-tooth (garbage piles up, a collection frees it), so a
-  // leak shows as rising peaks and rising floors: compare both halves of the churn (the reading
-  // taken before it started is left out).
+  // leak shows as rising peaks and rising floors. The first third is warm-up (the heap grows to
+  // its working size); the last third is compared with the middle one.
   const during = series.filter((s) => s.s > 0);
-  const cut = (CFG.churnMinutes * 60) / 2;
-  const first = during.filter((s) => s.s <= cut).map((s) => s.agent.rssAnonKiB);
-  const second = during.filter((s) => s.s > cut).map((s) => s.agent.rssAnonKiB);
+  const third = (CFG.churnMinutes * 60) / 3;
+  const first = during.filter((s) => s.s > third && s.s <= 2 * third).map((s) => s.agent.rssAnonKiB);
+  const second = during.filter((s) => s.s > 2 * third).map((s) => s.agent.rssAnonKiB);
   const enough = first.length >= 2 && second.length >= 2;
   const peakRise = enough ? Math.max(...second) - Math.max(...first) : NaN;
   const floorRise = enough ? Math.min(...second) - Math.min(...first) : NaN;
@@ -668,7 +668,7 @@ async function churn(rig: Rig, scope: Scope): Promise<void> {
     baseline: `${sign(g("baseline", "rssAnonKiB"))}`,
   });
   row({
-    scenario: "churn", metric: `  anonymous RSS, 2nd half vs 1st half of the churn (${during.length} readings): peak / floor`,
+    scenario: "churn", metric: `  anonymous RSS, last third vs middle third of the churn (${during.length} readings): peak / floor`,
     value: enough ? `${sign(peakRise)} / ${sign(floorRise)}` : "too few readings (churn too short)",
     // Floors (after a collection) show retained memory; a peak depends on when the reading fell.
     target: "floor: no growth beyond noise (≤ 1 MiB)", ok: enough ? floorRise <= 1024 : undefined,
