@@ -13,7 +13,7 @@ if tsc --noEmit -p .; then echo "type check: ok"; else echo "type check: FAILED"
 
 echo "== bun test"
 log=$(mktemp)
-bun test "$@" 2>&1 | tee "$log"
+bun test --timeout 30000 "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 count() { grep -Eo "^ *[0-9]+ $1\$" "$log" | tail -1 | tr -dc '0-9'; }
