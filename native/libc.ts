@@ -36,7 +36,18 @@ const symbols = {
   statvfs: { args: [cstring, ptr], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
+  localtime_r: { args: [ptr, ptr], returns: ptr },
+  asctime_r: { args: [ptr, ptr], returns: ptr },
+  setenv: { args: [cstring, cstring, i32], returns: i32 },
+  unsetenv: { args: [cstring], returns: i32 },
   __errno_location: { args: [], returns: ptr },
+} as const;
+
+/** In libc since glibc 2.34 and in musl; in libpthread.so.0 before (which Bun itself links). */
+const threadSymbols = {
+  pthread_create: { args: [ptr, ptr, ptr, ptr], returns: i32 },
+  pthread_detach: { args: [u64], returns: i32 },
+  pthread_setname_np: { args: [u64, cstring], returns: i32 },
 } as const;
 
 /** Candidate sonames: glibc first, then musl (its libc is the dynamic loader itself). */
@@ -45,24 +56,41 @@ function libcCandidates(): string[] {
   return ["libc.so.6", `libc.musl-${arch}.so.1`, `/lib/ld-musl-${arch}.so.1`, "libc.so"];
 }
 
-function openLibc() {
+function openFirst<S extends Record<string, { args: readonly FFIType[]; returns: FFIType }>>(names: string[], table: S, what: string) {
   const tried: string[] = [];
-  for (const name of libcCandidates()) {
+  for (const name of names) {
     try {
-      return dlopen(name, symbols);
+      return dlopen(name, table);
     } catch (e) {
       tried.push(`${name}: ${(e as Error).message}`);
     }
   }
-  throw new Error(`cannot load the C library through bun:ffi (tried ${tried.join("; ")})`);
+  throw new Error(`cannot load ${what} through bun:ffi (tried ${tried.join("; ")})`);
 }
 
+const openLibc = () => openFirst(libcCandidates(), symbols, "the C library");
+const openThreads = () => openFirst(["libpthread.so.0", ...libcCandidates()], threadSymbols, "pthread_create");
+
 let lib: ReturnType<typeof openLibc> | undefined;
+let threadLib: ReturnType<typeof openThreads> | undefined;
 
 /** The libc symbol table, opened on first use (so `--help` never touches FFI). */
 export function libc(): ReturnType<typeof openLibc>["symbols"] {
   lib ??= openLibc();
   return lib.symbols;
+}
+
+/** pthread_create / pthread_detach, opened on first use. Throws when neither library has them. */
+export function pthreads(): ReturnType<typeof openThreads>["symbols"] {
+  threadLib ??= openThreads();
+  return threadLib.symbols;
+}
+
+/** The address of a loaded libc function, for native code that calls it through a pointer. */
+export function addressOf(fn: unknown): bigint {
+  const p = (fn as { ptr?: number | bigint }).ptr;
+  if (p === undefined || p === null) throw new Error("bun:ffi gave no address for a libc function");
+  return BigInt(p);
 }
 
 /** errno of the last failing call on this thread. */
@@ -81,6 +109,13 @@ const ERRNO_NAMES: Record<number, string> = {
 
 export function errnoName(n: number): string {
   return ERRNO_NAMES[n] ?? `errno ${n}`;
+}
+
+const ERRNO_NUMBERS = new Map(Object.entries(ERRNO_NAMES).map(([n, name]) => [name, Number(n)]));
+
+/** The errno value of a name from the table above (`ECANCELED` → 125). */
+export function errnoNumber(name: string): number | undefined {
+  return ERRNO_NUMBERS.get(name);
 }
 
 /** A failed libc call: `code` is the errno name (`ENOENT`), `call` says what was attempted. */

@@ -1,8 +1,8 @@
 // Wall-clock jump detection: a CLOCK_REALTIME timerfd armed far in the future with
 // TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET. Its read() fails with ECANCELED whenever the realtime
 // clock is set discontinuously — which a resumed or migrated domain does (xe-guest-utilities,
-// CA-202608), as do NTP steps and `date -s`. The fd Worker waits on it (native/fd-watch.ts, one
-// thread for all such fds), so nothing runs until the clock actually jumps.
+// CA-202608), as do NTP steps and `date -s`. A watcher thread waits on it (native/fd-watch.ts), so
+// nothing runs until the clock actually jumps.
 import { check, libc, O_CLOEXEC } from "./libc.ts";
 import { watchFd, type FdWatch } from "./fd-watch.ts";
 
@@ -44,17 +44,17 @@ export function watchClockJumps(onJump: () => void, onError: (message: string) =
     watch = watchFd(fd, {
       error(err) {
         if (err.code === "ECANCELED") jumped();
-        else if (err.call === "worker") {
-          onError("the timerfd reader Worker did not start (a compiled binary needs native/fd-worker.ts as a build entrypoint); clock jumps will not trigger a republish");
+        else if (err.call === "watcher") {
+          onError(`the timerfd watcher failed (${err.message}); clock jumps will not trigger a republish`);
         } else onError(`timerfd ${err.call} failed (${err.code}); clock jumps will not trigger a republish`);
       },
       // The far-future expiry fired (the clock was set past it): arm again and treat it as a jump.
       data: jumped,
-    }, { readSize: 8, continueOn: ["ECANCELED"] });
+    }, { readSize: 8, continueOn: ["ECANCELED"], name: "clock-jump" });
   } catch (e) {
     c.close(fd);
     throw e;
   }
-  // The Worker is woken through its wake eventfd, drops the timerfd and only then is it closed.
+  // The watcher is woken out of poll() and lets go of the timerfd before it is closed.
   return { close: () => watch.stop() };
 }

@@ -1,6 +1,5 @@
 // The xenbus character device (/dev/xen/xenbus, /proc/xen/xenbus): opened on the main thread,
-// read by the fd Worker sleeping in poll() (native/fd-watch.ts, one thread shared with the other
-// fd watches), written with one write() per message from the main thread only: the driver
+// read by a thread asleep in poll() (native/fd-watch.ts), written with one write() per message from the main thread only: the driver
 // assembles a message per open file from the writes it gets (xenbus_file_write), so two
 // writers' halves would interleave.
 import { check, cstr, errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc.ts";
@@ -13,29 +12,28 @@ export interface XenbusReaderHandlers {
 }
 
 /**
- * The reader; its stop() wakes the Worker, which drops the fd from its poll set, and closes the fd
- * once the Worker has acknowledged, so the device file (and its kernel watches) does not wait for
- * the next event to go away.
+ * The reader; its stop() wakes the watcher out of poll() and closes the fd once it has let go, so
+ * the device file (and its kernel watches) does not wait for the next event to go away.
  */
 export type XenbusReader = FdWatch;
 
 const EINTR = 4;
 
-/** open(path, O_RDWR|O_CLOEXEC): blocking, so the Worker's read() sleeps in the kernel. */
+/** open(path, O_RDWR|O_CLOEXEC): blocking; the watcher reads only after poll() said readable. */
 export function openXenbus(path: string): number {
   return check(libc().open(cstr(path), O_RDWR | O_CLOEXEC, 0), `open ${path}`);
 }
 
 /**
- * Adds `fd` (any pollable fd: the device, a socketpair, a pipe) to the fd Worker, which then owns
- * it. While this watch runs the Worker keeps the process alive: replies are awaited on it.
+ * Watches `fd` (any pollable fd: the device, a socketpair, a pipe), which the watch then owns.
+ * While it runs the process stays alive: replies are awaited on it.
  */
 export function startXenbusReader(fd: number, on: XenbusReaderHandlers): XenbusReader {
   return watchFd(fd, {
     data: (chunk) => on.data(chunk),
     end: () => on.closed("end of file"),
-    error: (e) => on.closed(e.call === "worker" ? `reader worker failed: ${e.message}` : `read failed: ${e.code}`),
-  }, { events: POLLIN, keepAlive: true });
+    error: (e) => on.closed(e.call === "watcher" ? `reader failed: ${e.message}` : `read failed: ${e.code}`),
+  }, { events: POLLIN, name: "xenbus" });
 }
 
 /**

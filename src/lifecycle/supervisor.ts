@@ -57,7 +57,7 @@ export interface SupervisorOptions {
   notifier?: Notifier;
   /** WATCHDOG_USEC when systemd asked for keep-alives. */
   watchdogUsec?: number;
-  /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a Worker. */
+  /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a watcher thread. */
   clockJumps?: ClockJumpSource;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
   settleMs?: number;

@@ -4,7 +4,7 @@
 //   (the host's init, whose mount points are paths under that root; our own `self` there may
 //   not even exist in the host's PID namespace).
 // - Changes to the mount table wake us through poll() on that file (POLLPRI|POLLERR, proc(5)),
-//   waited for in a Worker (native/fd-watch.ts): nothing runs while nothing is mounted. The
+//   waited for by a watcher thread (native/fd-watch.ts): nothing runs while nothing is mounted. The
 //   first change after a quiet period is scanned at once; changes in the next `coalesceMs` are
 //   scanned together when it ends (a container start mounts dozens of things).
 // - Free space has no event: a timer (`--volumes-interval`, default 60 s) rescans, and the
@@ -17,7 +17,7 @@ import { resolve } from "node:path";
 import type { VolumeFacts } from "../facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
-import { watchFileEvents, type FdWatch } from "../../native/fd-watch.ts";
+import { POLLPRI, watchFileEvents, type FdWatch } from "../../native/fd-watch.ts";
 import { statvfs, type FsUsage } from "../../native/statvfs.ts";
 import { SysfsBlock } from "./block.ts";
 import { parseMountinfo } from "./mountinfo.ts";
@@ -83,7 +83,7 @@ export class VolumesCollector {
         this.watch = watchFileEvents(path, {
           event: () => this.onMountChange(),
           error: (e) => this.log.warn(`watching ${path} failed (${e.message}); mounts are seen every ${this.interval()} s`),
-        });
+        }, POLLPRI, "mountinfo");
       } catch (e) {
         this.log.warn(`cannot watch ${path} (${(e as Error).message}); mounts are seen every ${this.interval()} s`);
       }

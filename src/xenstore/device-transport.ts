@@ -31,7 +31,7 @@ export class DeviceTransport extends FdTransport {
     writeXenbus(fd, message);
   }
 
-  /** Stops the reader; the fd is closed once the Worker has let go of it (closing the device
+  /** Stops the reader; the fd is closed once its watcher has let go of it (closing the device
    * file drops its kernel watches and aborts its transactions). */
   protected release(fd: number): void {
     if (this.reader) this.reader.stop();
