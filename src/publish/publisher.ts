@@ -2,6 +2,7 @@
 import type { Logger } from "../logger.ts";
 import type { Tree } from "../schema/tree.ts";
 import { applyToMirror, phase, planChanges, type Change } from "./plan.ts";
+import { asctimeLocal } from "../../native/system.ts";
 
 /** Where changes go: xenstore, or stdout for the console publisher. */
 export interface PublishTarget {
@@ -42,7 +43,8 @@ export interface PublisherOptions {
   heartbeatKey?: string;
   /** Keys whose changes alone do not move the heartbeat. */
   quietKeys?: readonly string[];
-  now?: () => Date;
+  /** The heartbeat's value (default: the local time as C asctime() prints it). */
+  clock?: () => string;
 }
 
 export class Publisher {
@@ -81,7 +83,7 @@ export class Publisher {
     let changes = planChanges(target, this.mirror).filter((c) => this.shouldSend(c));
     const quiet = new Set(this.opts.quietKeys ?? []);
     if (heartbeatKey && changes.some((c) => !quiet.has(c.path))) {
-      changes = [...changes, { op: "write", path: heartbeatKey, value: asctime((this.opts.now ?? (() => new Date()))()) }];
+      changes = [...changes, { op: "write", path: heartbeatKey, value: (this.opts.clock ?? (() => asctimeLocal(new Date())))() }];
     }
     const result: PublishResult = { writes: 0, removals: 0, refused: 0, deferred: 0 };
     const refusals: string[] = [];
@@ -161,14 +163,4 @@ function groupByPhase(changes: Change[]): Change[][] {
     (groups[groups.length - 1] as Change[]).push(c);
   }
   return groups;
-}
-
-const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
-/** Local time as C asctime() without the newline (`Mon Jan  2 15:04:05 2006`), as xe-guest-utilities writes it. */
-export function asctime(d: Date): string {
-  const two = (n: number) => String(n).padStart(2, "0");
-  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, " ")} ` +
-    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getFullYear()}`;
 }

@@ -1,14 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import { asctime, Publisher } from "../../src/publish/publisher.ts";
+import { Publisher } from "../../src/publish/publisher.ts";
 import { silentLogger } from "../../src/logger.ts";
 import { RecordingTarget } from "../support/recording-target.ts";
 
 const tree = (o: Record<string, string>) => new Map(Object.entries(o));
-const NOW = new Date(2026, 0, 2, 15, 4, 5);
+const NOW = "Fri Jan  2 15:04:05 2026";
 
 function publisher(target: RecordingTarget, warnings: string[] = []) {
   const log = { ...silentLogger, warn: (m: unknown) => void warnings.push(String(m)), withTag: () => log };
-  return new Publisher(target, { log, heartbeatKey: "data/updated", quietKeys: ["data/meminfo_free"], now: () => NOW });
+  return new Publisher(target, { log, heartbeatKey: "data/updated", quietKeys: ["data/meminfo_free"], clock: () => NOW });
 }
 
 describe("Publisher", () => {
@@ -96,9 +96,16 @@ describe("Publisher", () => {
   });
 });
 
-test("asctime pads the day with a space, like C", () => {
-  expect(asctime(new Date(2006, 0, 2, 15, 4, 5))).toBe("Mon Jan  2 15:04:05 2006");
-  expect(asctime(new Date(2026, 10, 22, 1, 2, 3))).toBe("Sun Nov 22 01:02:03 2026");
+test("the default heartbeat is the local time as C asctime() prints it", async () => {
+  const t = new RecordingTarget();
+  const p = new Publisher(t, { log: silentLogger, heartbeatKey: "data/updated" });
+  const before = Math.floor(Date.now() / 1000);
+  await p.publish(tree({ "data/a": "1" }));
+  const after = Math.floor(Date.now() / 1000);
+  const value = t.store.get("data/updated") ?? "(not written)";
+  // date(1) in the same time zone: %e pads the day with a space, as asctime does.
+  const expected = [before, after].map((s) => Bun.spawnSync(["date", "-d", `@${s}`, "+%a %b %e %H:%M:%S %Y"], { env: { ...process.env, LC_ALL: "C" } }).stdout.toString().trim());
+  expect(expected).toContain(value);
 });
 
 test("EAGAIN that does not stop is deferred, not refused: the next publish tries again", async () => {
