@@ -23,8 +23,9 @@ type TargetName = keyof typeof TARGETS;
 
 const repo = join(import.meta.dir, "..");
 /**
- * The xenbus reader, the clock-jump timerfd and the mountinfo watch run in Workers
- * (native/fd-worker.ts), which a compiled binary only has if it is an entrypoint.
+ * The xenbus reader, the clock-jump timerfd and the mountinfo watch fall back to a Worker
+ * (native/fd-worker.ts) where bun:ffi's cc cannot compile their threads; a compiled binary only
+ * has it if it is an entrypoint. (native/fd-thread.c is embedded by its text import.)
  */
 const ENTRYPOINTS = ["src/main.ts", "native/fd-worker.ts"].filter((p) => existsSync(join(repo, p)));
 
@@ -35,10 +36,24 @@ function buildNumber(): number {
   return git.exitCode === 0 && Number.isSafeInteger(n) ? n : 0;
 }
 
+/**
+ * Flags for every executable (the bench's idle baseline is built with them too):
+ * - no bunfig.toml / .env autoload: a root daemon must not load code from its working directory;
+ * - bytecode compiled at build time (ESM, so top-level await builds): the source is not parsed at
+ *   start, about 1 MB less RSS and anonymous memory;
+ * - JIT tier-up thresholds ×100: the agent's code runs a few hundred times a minute at most, and a
+ *   JIT compile of start-up code costs about 3 MB of RSS for the whole life of the process
+ *   (docs/performance.md); code that gets really hot (an address storm) is still compiled.
+ */
+export const RUNTIME_FLAGS = [
+  "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
+  "--bytecode", "--format=esm", "--compile-jit-policy=100",
+];
+
 function compile(outfile: string, target: string | undefined): void {
   const args = [
     "build", "--compile", ...ENTRYPOINTS, "--outfile", outfile,
-    "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv",
+    ...RUNTIME_FLAGS,
     `--define=__BUILD_NUMBER__=${buildNumber()}`,
     ...(target ? [`--target=${target}`] : []),
   ];

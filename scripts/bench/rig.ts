@@ -381,10 +381,10 @@ export interface Launcher {
   /**
    * transport "socket" (default): XENSTORED_PATH = the bridge socket (SocketTransport, no thread).
    * "device": XENSTORED_PATH = /dev/xga-bench-xenbus-<pid>, a raw pty relayed to the bridge, so
-   * the agent opens a character device and reads it with its xenbus Worker, as in a real domU.
+   * the agent opens a character device and reads it with its xenbus watcher thread, as in a real domU.
    */
-  agent(opts: { gcTimer: boolean; memoryInterval?: number; args?: string[]; env?: Record<string, string>; transport?: "socket" | "device" }): Promise<Proc>;
-  baseline(opts: { gcTimer: boolean }): Proc;
+  agent(opts: { gcTimer: boolean; memoryInterval?: number; args?: string[]; env?: Record<string, string>; transport?: "socket" | "device"; cold?: boolean }): Promise<Proc>;
+  baseline(opts: { gcTimer: boolean; cold?: boolean }): Proc;
 }
 
 /** How long the guest bridge needs after a client leaves before it serves a new one (see xsshim-guest.c). */
@@ -429,7 +429,7 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
     };
   };
   return {
-    async agent({ gcTimer, memoryInterval = 60, args = [], env: extra = {}, transport = "socket" }) {
+    async agent({ gcTimer, memoryInterval = 60, args = [], env: extra = {}, transport = "socket", cold = false }) {
       if (agentRunning) throw new Error("the guest bridge serves one agent at a time");
       const wait = lastAgentExit + BRIDGE_GAP_MS - Date.now();
       if (wait > 0) await Bun.sleep(wait);
@@ -441,6 +441,7 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
         xenstore = r.device;
       }
       agentRunning = true;
+      if (cold) dropFromPageCache(o.agentBin);
       return spawn(
         [o.agentBin, "run", "--stderr", "--root", o.root.root, "--memory-interval", String(memoryInterval), ...args],
         { ...env(gcTimer), ...extra, XENSTORED_PATH: xenstore },
@@ -451,18 +452,31 @@ export function launcher(o: { agentBin: string; baselineBin: string; ns: Netns; 
         },
       );
     },
-    baseline({ gcTimer }) {
+    baseline({ gcTimer, cold = false }) {
+      if (cold) dropFromPageCache(o.baselineBin);
       return spawn([o.baselineBin], env(gcTimer), () => {});
     },
   };
+}
+
+/**
+ * Drops `file` from the page cache (posix_fadvise DONTNEED through dd), so the next exec faults
+ * its pages in from disk, as the first start after a boot does. The RSS of a binary's file-backed
+ * pages depends on how they got into the cache: pages read whole (a build that just wrote the
+ * file, a copy) sit in large folios that a fault maps all at once, pages faulted in by exec in
+ * small ones. Both binaries of a comparison start cold, so neither is counted with the other's
+ * luck. Pages mapped by a running process stay.
+ */
+export function dropFromPageCache(file: string): void {
+  Bun.spawnSync(["dd", `if=${file}`, "iflag=nocache", "count=0", "status=none"], { stderr: "ignore" });
 }
 
 // --- a xenbus-like character device -------------------------------------------------------
 
 /**
  * A raw pty whose master is relayed to the guest bridge socket, linked as /dev/xga-bench-xenbus-*
- * (a path under /dev/ makes the agent use its device transport: open(2) + a Worker blocked in
- * read(2)). Like a xenbus open, one relay is one xenstore connection: it connects on the first
+ * (a path under /dev/ makes the agent use its device transport: open(2) + a watcher thread asleep in
+ * poll(2)). Like a xenbus open, one relay is one xenstore connection: it connects on the first
  * request and exits when the agent closes the device. Needs python3 (pty, select).
  */
 const PTY_RELAY = String.raw`

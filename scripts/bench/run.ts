@@ -27,6 +27,7 @@ import {
   Cleanup, fileSize, machine, median, REPO, round, run, summary, threadDelta, threadTotals, withTimeout,
   type Memory, type ThreadTotals,
 } from "./lib.ts";
+import { RUNTIME_FLAGS } from "../build.ts";
 import { ClockSteps, difference, FixtureRoot, launcher, Netns, ptyRelayUnavailable, rigUnavailable, VIFS, Xenstore, type Launcher, type Proc } from "./rig.ts";
 
 // --- options -------------------------------------------------------------------------------
@@ -147,9 +148,8 @@ async function main(): Promise<number> {
     run([process.execPath, join(REPO, "scripts/build.ts"), ...(argv["all-targets"] && ONLY.has("size") ? ["--all"] : [])]);
     if (argv["all-targets"] && ONLY.has("size")) run([process.execPath, join(REPO, "scripts/build.ts")]);
   }
-  // Same flags as scripts/build.ts (its compile() is not exported): no bunfig/.env autoload.
-  run([process.execPath, "build", "--compile", join(REPO, "scripts/bench/idle-baseline.ts"), "--outfile", baselineBin,
-    "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv"]);
+  // Compiled the same way as the agent.
+  run([process.execPath, "build", "--compile", join(REPO, "scripts/bench/idle-baseline.ts"), "--outfile", baselineBin, ...RUNTIME_FLAGS]);
 
   if (ONLY.has("size")) await scenario("size", 10_000, async () => size(agentBin, baselineBin));
 
@@ -292,7 +292,7 @@ const memoryAtRest: { agent: Memory[]; agentDevice: Memory[]; baseline: Memory[]
 
 /** One agent at rest: started, left alone for the settle time, its memory read. */
 async function agentAtRest(rig: Rig, scope: Scope, transport: "socket" | "device"): Promise<Memory> {
-  const { agent } = await startAgent(rig, scope, { gcTimer: false, transport });
+  const { agent } = await startAgent(rig, scope, { gcTimer: false, transport, cold: true });
   await Promise.race([Bun.sleep(CFG.memorySettleS * 1000), agent.died]);
   const m = agent.memory();
   await agent.stop();
@@ -302,7 +302,7 @@ async function agentAtRest(rig: Rig, scope: Scope, transport: "socket" | "device
 async function memory(rig: Rig, scope: Scope): Promise<void> {
   const device = ptyRelayUnavailable();
   for (let i = 0; i < CFG.memoryRuns; i++) {
-    const b = scope.baseline({ gcTimer: false });
+    const b = scope.baseline({ gcTimer: false, cold: true });
     memoryAtRest.agent.push(await agentAtRest(rig, scope, "socket"));
     memoryAtRest.baseline.push(b.memory());
     await b.stop();
@@ -327,7 +327,7 @@ async function memory(rig: Rig, scope: Scope): Promise<void> {
   };
   rowsFor(memoryAtRest.agent, "xenstore socket (XENSTORED_PATH = bridge)");
   if (device) row({ scenario: "memory", metric: "RSS at rest, xenbus device transport", value: `skipped: ${device}` });
-  else rowsFor(memoryAtRest.agentDevice, "xenbus device + Worker, as in a domU (pty relay)");
+  else rowsFor(memoryAtRest.agentDevice, "xenbus device + watcher thread, as in a domU (pty relay)");
 }
 
 // --- reaction ------------------------------------------------------------------------------
@@ -603,8 +603,8 @@ async function churn(rig: Rig, scope: Scope): Promise<void> {
   const { xs, ns } = rig;
   const settle = QUICK ? 3 : 10;
   const sampleEveryMs = Math.max(2000, (CFG.churnMinutes * 60_000) / 60);
-  const b = scope.baseline({ gcTimer: false });
-  const { agent } = await startAgent(rig, scope, { gcTimer: false, memoryInterval: 60 });
+  const b = scope.baseline({ gcTimer: false, cold: true });
+  const { agent } = await startAgent(rig, scope, { gcTimer: false, memoryInterval: 60, cold: true });
   await Promise.race([Bun.sleep(settle * 1000), agent.died, b.died]);
   const before = { agent: agent.memory(), baseline: b.memory() };
   const series: { s: number; agent: Memory; baseline: Memory }[] = [];
