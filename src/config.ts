@@ -66,7 +66,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: "linkLocal", flag: "link-local", kind: "boolean", default: true,
     description: "Report link-local IPv6 addresses (fe80::/10)" },
   { key: "coalesceMs", flag: "coalesce-ms", kind: "number", default: 10, min: 0, max: 10000,
-    valueHint: "<ms>", description: "Window in which a burst of network changes becomes one update" },
+    valueHint: "<ms>", description: "A burst of network changes becomes one update once quiet this long (a storm still goes out every 250 ms)" },
   { key: "xenstoreTimeout", flag: "xenstore-timeout", kind: "number", default: 10, min: 1, max: 3600,
     valueHint: "<seconds>", description: "Give up on a xenstore request after this long" },
   { key: "volumes", flag: "volumes", kind: "boolean", default: true,

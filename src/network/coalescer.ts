@@ -1,18 +1,45 @@
-// When to deliver a batch of changes: at once for the first change after a quiet period (the end of
-// the read that brought it), then at most once per window while changes keep coming. The window's
-// timer exists only after a delivery, so nothing runs while idle (Tailscale netmon does the same
-// with a fixed sleep after each run: the first event is handled at once, a burst shrinks to one).
+// When to deliver a batch of changes.
+//
+// - Quiet, then a read that brought a few changes (`ip addr add`): delivered at once, at the end
+//   of that read.
+// - Then a window opens. Changes inside it wait; every change moves its end to `windowMs` after
+//   that change (the burst has not settled yet), but never beyond `maxWindowMs` after it opened, so
+//   a storm is still published at least that often. When it closes the waiting changes go out
+//   together and a new window opens behind them.
+// - Quiet, then a read that brought many changes at once: a burst is under way (`ip -batch`, a
+//   container starting, a re-dump). It opens a window instead of going out, so dom0 never sees
+//   the half-applied state: replacing 500 addresses is one batch, not "500 removed" then "500
+//   added" (which wrote every key twice and showed a VM without addresses for ~100 ms).
+//
+// The window's timer exists only after a change, so nothing runs while idle (Tailscale netmon
+// sleeps after each run in the same spirit: the first event is handled at once, a burst shrinks
+// to one).
+
+/** More changes than this in one read, after a quiet period, open a window instead of going out. */
+export const BURST_CHANGES = 16;
+
+export interface CoalescerTiming {
+  /** Quiet time after the last change before waiting changes go out (0: deliver on every settle). */
+  windowMs: number;
+  /** A window never stays open longer than this, however the changes keep coming. */
+  maxWindowMs: number;
+}
+
 export class Coalescer {
   private timer?: ReturnType<typeof setTimeout>;
   private dirty = false;
+  /** Changes marked since the last delivery or settle. */
+  private marks = 0;
+  private openedAt = 0;
+  private lastChangeAt = 0;
 
   /**
-   * @param windowMs  the window after a delivery (0: deliver on every settle)
+   * @param timing    window and cap (see CoalescerTiming)
    * @param ready     false holds delivery (no snapshot yet, or a dump is incomplete)
    * @param deliver   builds and hands out the batch
    */
   constructor(
-    private readonly windowMs: number,
+    private readonly timing: CoalescerTiming,
     private readonly ready: () => boolean,
     private readonly deliver: () => void,
   ) {}
@@ -20,29 +47,58 @@ export class Coalescer {
   /** Something changed. */
   mark(): void {
     this.dirty = true;
+    this.marks++;
+    if (this.timer) this.lastChangeAt = performance.now();
   }
 
   /** Forget pending changes (they are part of a snapshot handed out by other means). */
   clear(): void {
     this.dirty = false;
+    this.marks = 0;
   }
 
-  /** Delivers now unless nothing changed, the state is not ready, or a window is open. */
+  /** The end of a read: delivers now, or leaves it to the window (see the top of this file). */
   settle(): void {
+    const burst = this.marks > BURST_CHANGES;
+    this.marks = 0;
     if (!this.dirty || this.timer || !this.ready()) return;
-    this.dirty = false;
-    this.deliver();
-    if (this.windowMs > 0) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.settle();
-      }, this.windowMs);
+    if (this.timing.windowMs > 0 && burst) {
+      this.open();
+      return;
     }
+    this.flush();
   }
 
   cancel(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.clear();
+  }
+
+  private flush(): void {
     this.dirty = false;
+    this.deliver();
+    if (this.timing.windowMs > 0) this.open();
+  }
+
+  private open(): void {
+    this.openedAt = this.lastChangeAt = performance.now();
+    this.arm(this.timing.windowMs);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(() => this.windowEnd(), Math.max(0, Math.ceil(ms)));
+  }
+
+  private windowEnd(): void {
+    const now = performance.now();
+    const end = Math.min(this.lastChangeAt + this.timing.windowMs, this.openedAt + this.timing.maxWindowMs);
+    if (now < end) {
+      this.arm(end - now); // changes came in since: the burst is still going
+      return;
+    }
+    this.timer = undefined;
+    this.marks = 0;
+    if (this.dirty && this.ready()) this.flush();
   }
 }

@@ -6,9 +6,10 @@
 //   sequence number (events carry the changer's port id, or 0).
 // - A dump reconciles (mark and sweep, see table.ts). ENOBUFS (lost events), a broken framing, an
 //   interrupted dump (NLM_F_DUMP_INTR) or `resync()` queue a full re-dump after the running one.
-// - Batches (coalescer.ts): the first change after a quiet period goes out at the end of its read,
-//   later ones at most once per `coalesceMs` window; no timer while idle. A batch goes out only if
-//   the snapshot differs from the last one, and never while a dump is incomplete.
+// - Batches (coalescer.ts): a change after a quiet period goes out at the end of its read, a burst
+//   once it has been quiet for `coalesceMs` (at most MAX_BATCH_DELAY_MS late); no timer while
+//   idle. A batch goes out only if the snapshot differs from the last one, and never while a dump
+//   is incomplete.
 import type { NetworkFacts } from "../facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../logger.ts";
@@ -26,7 +27,7 @@ import { Coalescer } from "./coalescer.ts";
 export interface NetworkCollectorOptions {
   root: HostRoot;
   log: Logger;
-  /** Coalescing window after a change, in ms (default 10; 0 delivers every read's changes). */
+  /** Quiet time that ends a burst, in ms (default 10; 0 delivers every read's changes). */
   coalesceMs?: number;
   /** Socket receive buffer asked for (default 4 MiB; the kernel doubles it). */
   receiveBufferBytes?: number;
@@ -51,6 +52,8 @@ export interface NetworkCollectorStats {
 type Listener = (facts: NetworkFacts) => void;
 const MAX_WARNINGS = 5;
 const ENOBUFS = 105;
+/** However long a storm of changes lasts, it is published at least this often (or every coalesceMs if longer). */
+const MAX_BATCH_DELAY_MS = 250;
 /** A dump that has not ended by then is given up and redone (it should take milliseconds). */
 const DUMP_TIMEOUT_MS = 15_000;
 
@@ -82,7 +85,7 @@ export class NetworkCollector {
     this.log = opts.log;
     this.classifier = new ToolstackClassifier(opts.root, opts.log, opts.sriov);
     const ready = () => this.ready && !this.dump && this.queue.length === 0 && !this.stopped;
-    this.batch = new Coalescer(opts.coalesceMs ?? 10, ready, () => this.flush());
+    this.batch = new Coalescer({ windowMs: opts.coalesceMs ?? 10, maxWindowMs: Math.max(MAX_BATCH_DELAY_MS, opts.coalesceMs ?? 10) }, ready, () => this.flush());
   }
 
   /**
