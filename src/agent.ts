@@ -48,6 +48,9 @@ export function staleSubtrees(schema: AgentConfig["schema"]): string[] {
     : ["data/net", "data/volumes", "data/vcpus"];
 }
 
+/** std: rewritten after every batch that changed something, as xe-guest-utilities does. */
+export const HEARTBEAT_KEY = "data/updated";
+
 export interface AgentOptions {
   config: SchemaConfig;
   facts: Facts;
@@ -78,7 +81,7 @@ export class Agent {
     const std = opts.config.schema === "std";
     this.publisher = new Publisher(opts.target, {
       log: opts.log.withTag("publisher"),
-      ...(std ? { heartbeatKey: "data/updated", quietKeys: ["data/meminfo_free"] } : {}),
+      ...(std ? { heartbeatKey: HEARTBEAT_KEY, quietKeys: ["data/meminfo_free"] } : {}),
     });
   }
 

@@ -7,11 +7,13 @@
 //      └──────────── backoff 100 ms … 5 s ◄──────────────────────────────────┘
 //
 // Triggers (unique-domain-id, resume sentinel watch, clock jump, reconnect) go through one
-// Coalescer: triggers arriving together become one full republish (mirror reset + netlink re-dump).
+// Coalescer: triggers arriving together become one full republish (mirror reset + netlink re-dump);
+// a clock jump on its own first checks that the tree is really gone.
 // Nothing here polls: timers exist only while reconnecting, while a trigger settles, and for the
 // systemd watchdog when systemd asked for one.
 import type { AgentConfig } from "../config.ts";
 import type { LoadedConfig } from "../config-file.ts";
+import { HEARTBEAT_KEY } from "../agent.ts";
 import { Daemon, type DaemonOptions } from "../daemon.ts";
 import { FatalError } from "../errors.ts";
 import { HostRoot } from "../host-root.ts";
@@ -81,6 +83,8 @@ export interface SupervisorEvents {
   watching?(): void;
   reloaded?(ok: boolean): void;
   published?(result: PublishResult): void;
+  /** A clock step alone was checked against the tree: `replaced` says whether it was gone. */
+  clockStepChecked?(replaced: boolean): void;
 }
 
 export class Supervisor {
@@ -176,7 +180,7 @@ export class Supervisor {
       try {
         this.clock = this.opts.clockJumps(
           () => {
-            this.log.info("the wall clock jumped (resume, migration or a clock step): republishing everything");
+            this.log.debug("the wall clock stepped: checking that the published tree is still there");
             this.trigger("clock-jump");
           },
           (message) => this.log.warn(`clock-jump detection: ${message}`),
@@ -386,6 +390,50 @@ export class Supervisor {
   }
 
   private republish(reasons: TriggerReason[]): void {
+    if (reasons.every((r) => r === "clock-jump")) {
+      void this.republishIfTreeLost(reasons);
+      return;
+    }
+    this.republishAll(reasons);
+  }
+
+  /**
+   * A clock step on its own does not prove the tree was replaced: NTP, `date -s` and the
+   * hypervisor's time sync step the clock too, and a CANCEL_ON_SET timerfd cannot tell them from
+   * a resume. The published tree can: a migrated or restored domain's tree is new and empty. One
+   * READ of a key we wrote decides; anything but our value back (gone, changed, an error)
+   * republishes.
+   */
+  private async republishIfTreeLost(reasons: TriggerReason[]): Promise<void> {
+    const daemon = this.daemon;
+    const link = this.link;
+    if (!daemon || !link?.client || this.stopping) return; // the console keeps nothing to lose
+    await daemon.agent.idle(); // a publish in flight would move the value under the read
+    const written = daemon.agent.written();
+    const probe = written.has(HEARTBEAT_KEY) ? HEARTBEAT_KEY : written.keys().next().value;
+    if (probe === undefined || this.daemon !== daemon || this.link !== link) return;
+    const path = link.base ? `${link.base}/${probe}` : probe;
+    let lostWith: Error | undefined;
+    const actual = await link.client.read(path).then(
+      (v) => v,
+      (e: Error & { code?: string }) => {
+        if (!e.code) lostWith = e; // no xenstore error name: the connection itself failed
+        return e.code === "ENOENT" ? undefined : `(${e.message})`;
+      },
+    );
+    if (lostWith) return this.lost(link, lostWith); // the reconnect republishes
+    if (this.daemon !== daemon || this.stopping) return;
+    const replaced = actual !== written.get(probe);
+    if (replaced) {
+      this.log.info(`the wall clock jumped and ${probe} ${actual === undefined ? "is gone" : "no longer holds what we wrote"} (resume or migration): republishing everything`);
+      this.republishAll(reasons);
+    } else {
+      this.log.debug(`${probe} is still ours: a clock step, not a resume; nothing to republish`);
+    }
+    this.events.clockStepChecked?.(replaced);
+  }
+
+  private republishAll(reasons: TriggerReason[]): void {
     const daemon = this.daemon;
     if (!daemon || this.stopping) return;
     this.republishCount++;

@@ -8,7 +8,8 @@
 //  - a sentinel watch on a path nobody writes: xenstored fires every watch once on registration,
 //    and the guest kernel registers all its watches again on resume, so any later event means
 //    "resumed" (the Rust agent's live-migration-detect does the same).
-//  - wall-clock jumps (native/timerfd.ts), wired by the supervisor.
+//  - wall-clock jumps (native/timerfd.ts), wired by the supervisor. NTP and `date -s` step the
+//    clock too, so a jump alone is checked against the tree first (one READ of a key we wrote).
 //
 // The first event of each watch (fired by the registration itself) is never a trigger.
 import type { Logger } from "../logger.ts";

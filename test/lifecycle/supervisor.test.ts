@@ -89,6 +89,33 @@ describe("migration and resume triggers", () => {
     });
   }
 
+  test("a clock step with the tree intact (NTP, date -s): one read, no republish, nothing written", async () => {
+    let writes = 0;
+    h = await new Harness({
+      uniqueDomainId: "11111111-1111-1111-1111-111111111111",
+      wrapTarget: (t) => ({ name: t.name, write: (p, v) => (writes++, t.write(p, v)), rm: (p) => (writes++, t.rm(p)) }),
+    }).start();
+    await h.converged();
+    const before = writes;
+    const checked = h.next("clockStepChecked", 2000);
+    h.jump?.();
+    expect(await checked).toBe(false);
+    expect(h.sup.republishes).toBe(0);
+    expect(writes).toBe(before);
+    expect(h.log.lines.filter((l) => l.level === "info" && l.message.includes("republishing")).map((l) => l.message)).toEqual([]);
+  });
+
+  test("a clock step after data/updated alone was changed by someone else: republished", async () => {
+    h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    h.dom0Write("data/updated", "not ours");
+    const checked = h.next("clockStepChecked", 2000);
+    h.jump?.();
+    expect(await checked).toBe(true);
+    await h.converged(1000);
+    expect(h.sup.republishes).toBe(1);
+  });
+
   test("the registration's own watch events are not triggers; an unchanged unique-domain-id is not one", async () => {
     h = await new Harness({ uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
     await h.converged();

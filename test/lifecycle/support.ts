@@ -249,7 +249,7 @@ export class Harness {
   }
 
   /** Resolves on the next supervisor event matching `pred`. */
-  next<K extends "reconnected" | "republished" | "reloaded" | "published" | "watching">(kind: K, ms = 5000): Promise<unknown> {
+  next<K extends "reconnected" | "republished" | "reloaded" | "published" | "watching" | "clockStepChecked">(kind: K, ms = 5000): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const prev = this.sup.events[kind] as ((...a: unknown[]) => void) | undefined;
       const timer = setTimeout(() => {
