@@ -36,6 +36,7 @@ const symbols = {
   statvfs: { args: [cstring, ptr], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
+  madvise: { args: [u64, u64, i32], returns: i32 },
   localtime_r: { args: [ptr, ptr], returns: ptr },
   asctime_r: { args: [ptr, ptr], returns: ptr },
   setenv: { args: [cstring, cstring, i32], returns: i32 },

@@ -61,6 +61,14 @@ export interface SupervisorOptions {
   watchdogUsec?: number;
   /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a watcher thread. */
   clockJumps?: ClockJumpSource;
+  /**
+   * Runs once, `startupSettleMs` after the first full publish, when start-up is over: the process
+   * gives back what only starting needed (src/cli/run.ts: a full GC, the executable's start-up
+   * pages). None in tests.
+   */
+  afterStartup?: () => void;
+  /** Default 5000 ms. */
+  startupSettleMs?: number;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
   settleMs?: number;
   /** Reconnect backoff: first delay and cap (default 100 ms, 5 s). */
@@ -99,6 +107,7 @@ export class Supervisor {
   private sriov: SriovDirectory | undefined;
   private clock: { close(): void } | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  private startupSettle: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectAttempts = 0;
   private lostAt = 0;
@@ -220,6 +229,7 @@ export class Supervisor {
     this.coalescer.cancel();
     clearTimeout(this.reconnectTimer);
     clearInterval(this.watchdog);
+    clearTimeout(this.startupSettle);
     this.clock?.close();
     const daemon = this.daemon;
     if (daemon) {
@@ -327,6 +337,13 @@ export class Supervisor {
     if (!this.readySent) {
       this.readySent = true;
       this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${written.size} keys to ${this.target.name}`);
+      const after = this.opts.afterStartup;
+      if (after) {
+        this.startupSettle = setTimeout(() => {
+          this.startupSettle = undefined;
+          if (!this.stopping) after();
+        }, this.opts.startupSettleMs ?? 5000);
+      }
     } else {
       this.status(`Publishing ${written.size} keys to ${this.target.name}`);
     }

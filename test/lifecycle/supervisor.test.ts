@@ -22,6 +22,34 @@ describe("start", () => {
     expect(h.errors()).toEqual([]);
   });
 
+  test("afterStartup runs once, the settle time after the first publish, not again after a republish", async () => {
+    let ran = 0;
+    let ranOnce: () => void = () => {};
+    const once = new Promise<void>((r) => (ranOnce = r));
+    h = new Harness({ supervisor: { startupSettleMs: 50, afterStartup: () => (ran++, ranOnce()) } });
+    await h.start();
+    await h.converged();
+    await once;
+    expect(ran).toBe(1);
+    h.wipeGuestKeys();
+    const republished = h.next("republished", 2000);
+    h.fireWatch("xen-guest-agent-resume-sentinel");
+    await republished;
+    await h.converged();
+    await Bun.sleep(100); // twice the settle time: a second run would have happened by now
+    expect(ran).toBe(1);
+  });
+
+  test("afterStartup does not run once the agent is stopping", async () => {
+    let ran = 0;
+    h = new Harness({ supervisor: { startupSettleMs: 50, afterStartup: () => void ran++ } });
+    await h.start();
+    await h.converged();
+    await h.sup.stop();
+    await Bun.sleep(100);
+    expect(ran).toBe(0);
+  });
+
   test("a freeze timeout someone chose is left alone, and the option turns the tweak off", async () => {
     const root = new FixtureRoot({ "sys/power/pm_freeze_timeout": "45000\n" });
     h = await new Harness({ root }).start();
