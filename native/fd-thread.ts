@@ -16,7 +16,7 @@ import { cc, FFIType } from "bun:ffi";
 import source from "./fd-thread.c" with { type: "text" };
 import type { FdWatch, FdWatchHandlers, FdWatchOptions } from "./fd-watch.ts";
 import {
-  addressOf, AF_UNIX, check, cstr, errnoName, errnoNumber, libc, O_CLOEXEC, POLLIN, pthreads, SOCK_CLOEXEC, SOCK_STREAM,
+  addressOf, AF_UNIX, check, cstr, errno, errnoName, errnoNumber, libc, O_CLOEXEC, POLLIN, pthreads, SOCK_CLOEXEC, SOCK_STREAM,
   SystemError,
 } from "./libc.ts";
 import { readSocket, type SocketReader } from "./socket-reader.ts";
@@ -51,20 +51,13 @@ let compiled: Compiled | undefined;
 function compile(): Compiled {
   if (compiled) return compiled;
   const c = libc();
-  const text = Buffer.from(source, "utf8");
-  if (text.length >= 65536) throw new Error("fd-thread.c does not fit in a pipe buffer");
-  const pipe = new Int32Array(2);
-  check(c.pipe2(pipe, O_CLOEXEC), "pipe2");
-  const [readEnd, writeEnd] = [pipe[0]!, pipe[1]!];
-  const written = Number(c.write(writeEnd, text, text.length));
-  c.close(writeEnd);
+  const readEnd = sourcePipe();
   const tmpdir = process.env.TMPDIR;
   // setenv here cannot free the array another thread may be reading in getenv(): the first
   // setenv of a name that was not set copies environ (the original stays on the stack), and this
   // runs once per process; unsetenv only moves entries within our copy.
   c.setenv(cstr("TMPDIR"), cstr(NO_TMPDIR), 1);
   try {
-    if (written !== text.length) throw new SystemError("write(source pipe)", 0, "EIO");
     const library = cc({
       source: `/proc/self/fd/${readEnd}`,
       flags: ["-nostdlib"],
@@ -77,6 +70,22 @@ function compile(): Compiled {
     if (tmpdir === undefined) c.unsetenv(cstr("TMPDIR"));
     else c.setenv(cstr("TMPDIR"), cstr(tmpdir), 1);
   }
+}
+
+/** A pipe holding the whole C source, its write end closed: reading it to the end gives the file. */
+function sourcePipe(): number {
+  const c = libc();
+  const text = Buffer.from(source, "utf8");
+  if (text.length >= 65536) throw new Error("fd-thread.c does not fit in a pipe buffer"); // the write would block
+  const pipe = new Int32Array(2);
+  check(c.pipe2(pipe, O_CLOEXEC), "pipe2");
+  const written = Number(c.write(pipe[1]!, text, text.length));
+  c.close(pipe[1]!);
+  if (written !== text.length) {
+    c.close(pipe[0]!);
+    throw new SystemError("write(source pipe)", errno());
+  }
+  return pipe[0]!;
 }
 
 /** Compiles the thread code now; throws with the reason when this backend cannot run here. */
@@ -101,7 +110,7 @@ function watchStruct(fd: number, stopFd: number, outFd: number, opts: Required<O
   ]);
 }
 
-/** Splits the thread's byte stream into records; a record may arrive in pieces. */
+/** Splits the thread's byte stream into records (host byte order: little-endian on every Bun target); a record may arrive in pieces. */
 class RecordReader {
   private pending: Uint8Array = new Uint8Array(0);
 
@@ -138,10 +147,10 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
   const pair = new Int32Array(2);
   check(c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), "socketpair");
   const [ours, theirs] = [pair[0]!, pair[1]!];
-  const stopFd = c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  let stopFd = -1;
   let ctx: BigInt64Array | undefined;
   try {
-    if (stopFd < 0) throw new SystemError("eventfd", 0, "EMFILE");
+    stopFd = check(c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
     const continueOn = opts.continueOn ?? [];
     ctx = watchStruct(fd, stopFd, theirs, { events: opts.events ?? POLLIN, readSize: opts.readSize ?? READ_MAX, continueOn });
     const tid = new BigUint64Array(1);
