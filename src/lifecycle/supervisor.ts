@@ -63,8 +63,8 @@ export interface SupervisorOptions {
   clockJumps?: ClockJumpSource;
   /**
    * Runs once, `startupSettleMs` after the first full publish, when start-up is over: the process
-   * gives back what only starting needed (src/cli/run.ts: a full GC, the executable's start-up
-   * pages). None in tests.
+   * gives back what only starting needed (src/cli/run.ts: the executable's start-up pages). None
+   * in tests.
    */
   afterStartup?: () => void;
   /** Default 5000 ms. */
