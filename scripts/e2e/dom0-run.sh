@@ -167,6 +167,25 @@ sc_pv_vcpu_set() {  # the PV guest starts with 1 of maxvcpus=2 vCPUs online
   note "vcpu-set -> vCPU 1 online ($state) $(secs $(( $(now) - t0 )))s"
 }
 
+# The agent as the guest sees it after all of the above: its xenbus device, clock-jump timerfd and
+# mount table watched by native threads (not the Worker fallback), and its memory (reported).
+report_is_in() {
+  request_failed && return 2
+  has data/e2e-agent-report || { DETAIL="no data/e2e-agent-report yet"; return 1; }
+}
+sc_pv_agent_footprint() {
+  need_guest pv || return 1
+  local D=${DOMID[pv]} r t
+  guest_request pv agent-report
+  wait_until 20 "$D" report_is_in || { fail "the guest did not report on the agent: $DETAIL"; return 1; }
+  r=${T[data/e2e-agent-report]}
+  [[ $r =~ threads=([^ ]*)\ rss_kib=([0-9]+)\ anon_kib=([0-9]+) ]] || { fail "unreadable report: $r"; return 1; }
+  t=${BASH_REMATCH[1]}
+  note "RSS $(( BASH_REMATCH[2] / 1024 )) MiB, anonymous $(( BASH_REMATCH[3] / 1024 )) MiB; threads ${t%,}"
+  [[ ,$t == *,xenbus,* && ,$t == *,clock-jump,* ]] || { fail "no xenbus and clock-jump watcher threads: ${t%,}"; return 1; }
+  [[ ,$t != *,Worker,* ]] || { fail "the fd watchers fell back to a Worker: ${t%,}"; return 1; }
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
 if [ -n "${E2E_TRACE:-}" ]; then exec {xfd}>"$S/dom0-trace.log"; BASH_XTRACEFD=$xfd; PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}: '; set -x; fi
 if [ -n "${E2E_MEMCHECK:-}" ]; then   # diagnostic: detects memory corruption in dom0 independently of this script
@@ -186,6 +205,7 @@ scenario pv-vif-hotplug    sc_pv_vif_hotplug
 scenario pv-save-restore   sc_pv_save_restore
 scenario pv-volumes        sc_pv_volumes
 scenario pv-vcpu-hotplug   sc_pv_vcpu_set
+scenario pv-agent-footprint sc_pv_agent_footprint
 scenario pvh-start         sc_pvh_start
 run_scenarios
 
