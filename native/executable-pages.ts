@@ -1,11 +1,12 @@
-// Giving back the pages of our own executable that only start-up needed.
+// Giving back the pages of our own executable that only start-up (or a full republish) needed.
 //
 // Starting the agent runs much of the Bun runtime once (module loading, bytecode, FFI set-up,
 // TinyCC, first parses): about 30 MiB of the 104 MiB executable is mapped in by the first publish,
 // and at rest the agent uses a third of it (docs/performance.md). Those are clean file pages: the
 // kernel would reclaim them under memory pressure anyway, but until then they count in RSS, in
 // the guest's page cache and in a container's memory cgroup. MADV_PAGEOUT (Linux 5.4) reclaims
-// them now; what the agent still uses faults back in on its next event.
+// them now; what the agent still uses faults back in on its next event. The supervisor calls this
+// 5 s after the first publish and after each full republish (resume, migration, reload).
 //
 // Only the executable's read-only and executable mappings: writable ones hold our data, and
 // shared libraries are shared with other processes (the kernel skips pages mapped elsewhere).

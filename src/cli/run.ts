@@ -28,17 +28,18 @@ export const runDef = ({
 const makeLogger = (config: AgentConfig) => createLogger({ level: config.loglevel, stderr: config.stderr }).logger;
 
 /**
- * Once start-up is over, the executable's pages that only starting touched go back to the kernel
- * (native/executable-pages.ts). At rest the agent then holds about half of what it had mapped
- * after the first publish (docs/performance.md). No forced garbage collection here: it saved half a
- * megabyte at rest, but JSC then kept growing its heap for minutes under address churn.
+ * Once start-up (or a full republish after a resume, migration or reload) is over, the executable's
+ * pages that only that work touched go back to the kernel (native/executable-pages.ts): at rest the
+ * agent holds about 60 % of the RSS it had right after its first publish (docs/performance.md). No
+ * forced garbage collection here: it saved half a megabyte at rest, but JSC then kept growing its
+ * heap for minutes under address churn.
  */
-function settleAfterStartup(log: Logger): void {
+function settle(log: Logger): void {
   const before = process.memoryUsage.rss();
   const r = pageOutExecutable();
   const mib = (n: number) => (n / 2 ** 20).toFixed(1);
-  if (r.failure) log.debug(`start-up pages not given back (${r.failure}); RSS ${mib(before)} MiB`);
-  else log.debug(`start-up over: RSS ${mib(before)} → ${mib(process.memoryUsage.rss())} MiB`);
+  if (r.failure) log.debug(`executable pages not given back (${r.failure}); RSS ${mib(before)} MiB`);
+  else log.debug(`settled: RSS ${mib(before)} → ${mib(process.memoryUsage.rss())} MiB`);
 }
 
 export async function runMain(rawArgs: string[]): Promise<number> {
@@ -63,7 +64,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     notifier,
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
-    afterStartup: () => settleAfterStartup(log),
+    afterFullPublish: () => settle(log),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.

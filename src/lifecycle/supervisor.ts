@@ -62,13 +62,13 @@ export interface SupervisorOptions {
   /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a watcher thread. */
   clockJumps?: ClockJumpSource;
   /**
-   * Runs once, `startupSettleMs` after the first full publish, when start-up is over: the process
-   * gives back what only starting needed (src/cli/run.ts: the executable's start-up pages). None
-   * in tests.
+   * Runs `settleMs` after the first full publish, and again after each full republish (resume,
+   * migration, reconnect, reload), once the burst of work is over: the process gives back what
+   * only that work needed (src/cli/run.ts: the executable's pages). None in tests.
    */
-  afterStartup?: () => void;
+  afterFullPublish?: () => void;
   /** Default 5000 ms. */
-  startupSettleMs?: number;
+  settleAfterFullPublishMs?: number;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
   settleMs?: number;
   /** Reconnect backoff: first delay and cap (default 100 ms, 5 s). */
@@ -107,7 +107,7 @@ export class Supervisor {
   private sriov: SriovDirectory | undefined;
   private clock: { close(): void } | undefined;
   private watchdog: ReturnType<typeof setInterval> | undefined;
-  private startupSettle: ReturnType<typeof setTimeout> | undefined;
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectAttempts = 0;
   private lostAt = 0;
@@ -229,7 +229,7 @@ export class Supervisor {
     this.coalescer.cancel();
     clearTimeout(this.reconnectTimer);
     clearInterval(this.watchdog);
-    clearTimeout(this.startupSettle);
+    clearTimeout(this.settleTimer);
     this.clock?.close();
     const daemon = this.daemon;
     if (daemon) {
@@ -250,6 +250,17 @@ export class Supervisor {
   }
 
   // --- internals ---
+
+  /** afterFullPublish, once no full publish has finished for settleAfterFullPublishMs. */
+  private settleLater(): void {
+    const after = this.opts.afterFullPublish;
+    if (!after || this.stopping) return;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      if (!this.stopping) after();
+    }, this.opts.settleAfterFullPublishMs ?? 5000);
+  }
 
   private get stopping(): boolean {
     return this._state === "stopping" || this._state === "stopped";
@@ -337,13 +348,7 @@ export class Supervisor {
     if (!this.readySent) {
       this.readySent = true;
       this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${written.size} keys to ${this.target.name}`);
-      const after = this.opts.afterStartup;
-      if (after) {
-        this.startupSettle = setTimeout(() => {
-          this.startupSettle = undefined;
-          if (!this.stopping) after();
-        }, this.opts.startupSettleMs ?? 5000);
-      }
+      this.settleLater();
     } else {
       this.status(`Publishing ${written.size} keys to ${this.target.name}`);
     }
@@ -458,7 +463,10 @@ export class Supervisor {
     this.log.info(`republishing everything (${reasons.join(", ")})`);
     daemon.agent.republishAll();
     daemon.resync();
-    void daemon.agent.idle().then(() => this.events.republished?.(reasons));
+    void daemon.agent.idle().then(() => {
+      this.settleLater();
+      this.events.republished?.(reasons);
+    });
   }
 
   private async doReload(): Promise<boolean> {
@@ -519,6 +527,7 @@ export class Supervisor {
     // Same target: the old pipeline's keys are known (pendingCleanup), no blanket removal needed.
     await this.startDaemon(relink || !old);
     this.opts.notifier?.notify(`READY=1\nSTATUS=Publishing ${this.current?.agent.written().size ?? 0} keys to ${this.target.name}`);
+    this.settleLater();
     this.events.reloaded?.(true);
     return true;
   }

@@ -22,27 +22,32 @@ describe("start", () => {
     expect(h.errors()).toEqual([]);
   });
 
-  test("afterStartup runs once, the settle time after the first publish, not again after a republish", async () => {
+  test("afterFullPublish runs the settle time after the first publish, and again after a republish", async () => {
     let ran = 0;
-    let ranOnce: () => void = () => {};
-    const once = new Promise<void>((r) => (ranOnce = r));
-    h = new Harness({ supervisor: { startupSettleMs: 50, afterStartup: () => (ran++, ranOnce()) } });
+    let next: () => void = () => {};
+    const run = () => new Promise<void>((r) => (next = r));
+    let first = run();
+    h = new Harness({ supervisor: { settleAfterFullPublishMs: 50, afterFullPublish: () => (ran++, next()) } });
+    const started = performance.now();
     await h.start();
     await h.converged();
-    await once;
+    await first;
     expect(ran).toBe(1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(50);
+    first = run();
     h.wipeGuestKeys();
     const republished = h.next("republished", 2000);
     h.fireWatch("xen-guest-agent-resume-sentinel");
     await republished;
-    await h.converged();
-    await Bun.sleep(100); // twice the settle time: a second run would have happened by now
-    expect(ran).toBe(1);
+    await first;
+    expect(ran).toBe(2);
+    await Bun.sleep(100); // twice the settle time: a third run would have happened by now
+    expect(ran).toBe(2);
   });
 
-  test("afterStartup does not run once the agent is stopping", async () => {
+  test("afterFullPublish does not run once the agent is stopping", async () => {
     let ran = 0;
-    h = new Harness({ supervisor: { startupSettleMs: 50, afterStartup: () => void ran++ } });
+    h = new Harness({ supervisor: { settleAfterFullPublishMs: 50, afterFullPublish: () => void ran++ } });
     await h.start();
     await h.converged();
     await h.sup.stop();
