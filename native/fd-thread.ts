@@ -16,14 +16,11 @@ import { cc, FFIType } from "bun:ffi";
 import source from "./fd-thread.c" with { type: "text" };
 import type { FdWatch, FdWatchHandlers, FdWatchOptions } from "./fd-watch.ts";
 import {
-  addressOf, AF_UNIX, check, cstr, errno, errnoName, errnoNumber, libc, O_CLOEXEC, POLLIN, pthreads, SOCK_CLOEXEC, SOCK_STREAM,
-  SystemError,
+  addressOf, AF_UNIX, check, cstr, EFD_CLOEXEC, EFD_NONBLOCK, errno, errnoName, errnoNumber, eventfdAdd, libc, O_CLOEXEC, POLLIN,
+  pthreads, SOCK_CLOEXEC, SOCK_STREAM, SystemError,
 } from "./libc.ts";
 import { readSocket, type SocketReader } from "./socket-reader.ts";
 
-const EFD_CLOEXEC = 0x80000;
-const EFD_NONBLOCK = 0x800;
-const ONE = new BigUint64Array([1n]);
 const HEADER = 8;
 const READ_MAX = 65536;
 const CONTINUE_SLOTS = 4;
@@ -147,11 +144,12 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
   const pair = new Int32Array(2);
   check(c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), "socketpair");
   const [ours, theirs] = [pair[0]!, pair[1]!];
+  const continueOn = opts.continueOn ?? [];
   let stopFd = -1;
+  /** Kept referenced until the thread has copied it (its READY record). */
   let ctx: BigInt64Array | undefined;
   try {
     stopFd = check(c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd");
-    const continueOn = opts.continueOn ?? [];
     ctx = watchStruct(fd, stopFd, theirs, { events: opts.events ?? POLLIN, readSize: opts.readSize ?? READ_MAX, continueOn });
     const tid = new BigUint64Array(1);
     const rc = pthreads().pthread_create(tid, null, Number(entry) as never, ctx);
@@ -174,7 +172,6 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
   let stopCalled = false;
   let released: (() => void) | undefined;
   let reader: SocketReader | undefined;
-  const continueOn = new Set(opts.continueOn ?? []);
 
   const record = (kind: number, value: number, payload: Uint8Array) => {
     if (kind === RECORD.READY) {
@@ -195,7 +192,7 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
         return;
       case RECORD.READ_ERROR: {
         const code = errnoName(value);
-        on.error?.({ call: "read", code, errno: value, more: continueOn.has(code), message: `read: ${code}` });
+        on.error?.({ call: "read", code, errno: value, more: continueOn.includes(code), message: `read: ${code}` });
         return;
       }
       case RECORD.POLL_ERROR: {
@@ -231,7 +228,7 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
       if (streamErrors++ > 0) return false;
       if (!silent) on.error?.({ call: "watcher", code: err.code, errno: 0, more: false, message: `reading the watch thread failed: ${err.message}` });
       silent = true;
-      c.write(stopFd, ONE, 8);
+      eventfdAdd(stopFd);
       return true;
     },
   });
@@ -243,7 +240,7 @@ export function watchFdWithThread(fd: number, on: FdWatchHandlers, opts: FdWatch
       stopCalled = true;
       silent = true;
       released = cb;
-      if (live) c.write(stopFd, ONE, 8); // the thread leaves poll() and closes its end of the pair
+      if (live) eventfdAdd(stopFd); // the thread leaves poll() and closes its end of the pair
       else release();
     },
   };

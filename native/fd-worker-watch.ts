@@ -9,14 +9,9 @@
 // Adding or stopping a watch while the Worker sleeps: +1 on its wake eventfd (EFD_SEMAPHORE),
 // then a message; the Worker leaves poll(), runs its message handlers (each takes one unit) and
 // polls again over the new set (see native/fd-worker.ts for why nothing can be lost or reordered).
-import { check, libc, POLLIN, SystemError } from "./libc.ts";
+import { check, EFD_CLOEXEC, EFD_NONBLOCK, EFD_SEMAPHORE, eventfdAdd, libc, POLLIN, SystemError } from "./libc.ts";
 import type { FdWatch, FdWatchHandlers, FdWatchOptions } from "./fd-watch.ts";
 import type { FdWorkerControl, FdWorkerMessage } from "./fd-worker.ts";
-
-const EFD_SEMAPHORE = 0x1;
-const EFD_CLOEXEC = 0x80000;
-const EFD_NONBLOCK = 0x800;
-const ONE = new BigUint64Array([1n]);
 
 /**
  * Where the Worker's code is. In dev mode: the .ts file next to this module. In a
@@ -58,7 +53,7 @@ let nextId = 1;
 
 /** +1 on the wake fd, then the message (in this order: see native/fd-worker.ts). */
 function send(s: Shared, m: FdWorkerControl): boolean {
-  if (Number(libc().write(s.wakeFd, ONE, 8)) !== 8) return false;
+  if (!eventfdAdd(s.wakeFd)) return false;
   s.worker.postMessage(m);
   return true;
 }
@@ -80,10 +75,7 @@ function finished(e: Entry): void {
 function settle(s: Shared, e: Entry): void {
   if (e.live || e.removing) return;
   s.entries.delete(e.id);
-  if (s.entries.size === 0) {
-    shutdown(s);
-    return;
-  }
+  if (s.entries.size === 0) shutdown(s);
 }
 
 /** With no watch left the Worker is idle in its event loop (not in poll()): terminate() ends it. */

@@ -157,5 +157,14 @@ export const AF_NETLINK = 16;
 export const SOL_SOCKET = 1;
 export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
+/** eventfd(2) flags. */
+export const EFD_SEMAPHORE = 0x1, EFD_NONBLOCK = 0x800, EFD_CLOEXEC = 0x80000;
+const EVENTFD_ONE = new BigUint64Array([1n]);
+
+/** Adds 1 to an eventfd's counter (wakes a poll() on it); false when the write failed. */
+export function eventfdAdd(fd: number): boolean {
+  return Number(libc().write(fd, EVENTFD_ONE, 8)) === 8;
+}
+
 /** poll(2) events (struct pollfd { int fd; short events; short revents; }, 8 bytes). */
 export const POLLIN = 0x1, POLLPRI = 0x2, POLLERR = 0x8, POLLHUP = 0x10, POLLNVAL = 0x20;

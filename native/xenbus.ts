@@ -1,5 +1,6 @@
 // The xenbus character device (/dev/xen/xenbus, /proc/xen/xenbus): opened on the main thread,
-// read by a thread asleep in poll() (native/fd-watch.ts), written with one write() per message from the main thread only: the driver
+// read by a thread asleep in poll() (native/fd-watch.ts), written with one write() per message
+// from the main thread only: the driver
 // assembles a message per open file from the writes it gets (xenbus_file_write), so two
 // writers' halves would interleave.
 import { check, cstr, errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc.ts";

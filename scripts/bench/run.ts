@@ -28,6 +28,7 @@ import {
   type Memory, type ThreadTotals,
 } from "./lib.ts";
 import { RUNTIME_FLAGS } from "../build.ts";
+import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../src/lifecycle/supervisor.ts";
 import { ClockSteps, difference, FixtureRoot, launcher, Netns, ptyRelayUnavailable, rigUnavailable, VIFS, Xenstore, type Launcher, type Proc } from "./rig.ts";
 
 // --- options -------------------------------------------------------------------------------
@@ -288,7 +289,7 @@ async function start(rig: Rig, scope: Scope): Promise<void> {
 // --- memory --------------------------------------------------------------------------------
 
 /** The agent gives back its start-up pages this long after the first publish (src/cli/run.ts). */
-const STARTUP_SETTLE_S = 5;
+const STARTUP_SETTLE_S = SETTLE_AFTER_FULL_PUBLISH_MS / 1000;
 const MEMORY_INTERVAL_S = 5;
 
 interface MemoryRun {

@@ -27,6 +27,9 @@ import { ReloadableLogger } from "./reloadable-logger.ts";
 import { SwitchableTarget } from "./switchable-target.ts";
 import { Coalescer, registerWatchTriggers, type TriggerReason, type WatchingClient, type WatchTriggers } from "./triggers.ts";
 
+/** How long after a full publish the process settles (afterFullPublish). */
+export const SETTLE_AFTER_FULL_PUBLISH_MS = 5000;
+
 /** One connection to where the agent publishes. */
 export interface Link {
   /** For logs: `socket:/run/xenstored/socket`, `xenbus:/dev/xen/xenbus`, `console`. */
@@ -62,12 +65,12 @@ export interface SupervisorOptions {
   /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a watcher thread. */
   clockJumps?: ClockJumpSource;
   /**
-   * Runs `settleMs` after the first full publish, and again after each full republish (resume,
+   * Runs `settleAfterFullPublishMs` after the first full publish, and again after each full republish (resume,
    * migration, reconnect, reload), once the burst of work is over: the process gives back what
    * only that work needed (src/cli/run.ts: the executable's pages). None in tests.
    */
   afterFullPublish?: () => void;
-  /** Default 5000 ms. */
+  /** Default SETTLE_AFTER_FULL_PUBLISH_MS. */
   settleAfterFullPublishMs?: number;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
   settleMs?: number;
@@ -259,7 +262,7 @@ export class Supervisor {
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       if (!this.stopping) after();
-    }, this.opts.settleAfterFullPublishMs ?? 5000);
+    }, this.opts.settleAfterFullPublishMs ?? SETTLE_AFTER_FULL_PUBLISH_MS);
   }
 
   private get stopping(): boolean {
