@@ -8,7 +8,7 @@ import { collectDef, collectMain } from "./cli/collect.ts";
 import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
-import { AGENT_FACTS } from "./version.ts";
+import { AGENT_FACTS } from "./facts/version.ts";
 
 interface Command {
   def: CommandDef;

@@ -2,9 +2,9 @@
 // (`ip netns exec`), dev mode or compiled. Prints `READY <json>` once, then one line per batch:
 // `BATCH <CLOCK_MONOTONIC ns at the callback> <interfaces> <addresses>`.
 import { monotonicNs } from "../../native/monotonic.ts";
-import { HostRoot } from "../../src/host-root.ts";
-import { silentLogger } from "../../src/logger.ts";
-import { NetworkCollector } from "../../src/network/collector.ts";
+import { HostRoot } from "../../src/collectors/host-root.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { NetworkCollector } from "../../src/collectors/network/collector.ts";
 
 const collector = new NetworkCollector({ root: new HostRoot("/"), log: silentLogger });
 const first = await collector.start();

@@ -3,7 +3,7 @@
 // Only citty's types are imported here: parsing is ours (strict, and without loading citty and
 // node:util into the daemon for its whole life); citty renders --help, loaded only then.
 import type { ArgsDef } from "citty";
-import { OPTIONS, type OptionSpec } from "../config.ts";
+import { OPTIONS, type OptionSpec } from "../config/options.ts";
 import { UsageError } from "../errors.ts";
 
 function describe(spec: OptionSpec): string {

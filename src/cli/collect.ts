@@ -1,13 +1,13 @@
 // `xen-guest-agent collect`: gather every fact once, print it, exit.
 import type { CommandDef } from "citty";
-import { TreeBuilder } from "../agent.ts";
-import { collectStaticFacts } from "../collectors/index.ts";
-import { OPTIONS, resolveConfig } from "../config.ts";
-import type { Facts } from "../facts.ts";
-import { HostRoot } from "../host-root.ts";
-import { createLogger } from "../log.ts";
-import { collectNetworkOnce } from "../network/collector.ts";
-import { collectVolumesOnce } from "../volumes/collector.ts";
+import { TreeBuilder } from "../pipeline/pipeline.ts";
+import { collectStaticFacts } from "../collectors/static.ts";
+import { OPTIONS, resolveConfig } from "../config/options.ts";
+import type { Facts } from "../facts/facts.ts";
+import { HostRoot } from "../collectors/host-root.ts";
+import { createLogger } from "../log/sinks.ts";
+import { collectNetworkOnce } from "../collectors/network/collector.ts";
+import { collectVolumesOnce } from "../collectors/volumes/collector.ts";
 import { argsFor, parseStrict } from "./args.ts";
 
 const COLLECT_OPTIONS = OPTIONS.filter((o) => ["root", "schema", "extended", "include", "exclude", "link-local", "loglevel", "volumes"].includes(o.flag));

@@ -1,8 +1,8 @@
 // `xen-guest-agent config`: print the effective configuration and where each value came from, as
 // TOML that can be pasted into the configuration file (or as JSON with --json).
 import type { CommandDef } from "citty";
-import { OPTIONS, type ConfigOrigin, type OptionSpec } from "../config.ts";
-import { CONFIG_ARG, loadConfig, type LoadedConfig } from "../config-file.ts";
+import { OPTIONS, type ConfigOrigin, type OptionSpec } from "../config/options.ts";
+import { CONFIG_ARG, loadConfig, type LoadedConfig } from "../config/file.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
 export const configDef = ({

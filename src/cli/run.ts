@@ -1,4 +1,4 @@
-// `xen-guest-agent [run]`: the daemon. The pipeline is src/daemon.ts; its lifecycle (connecting,
+// `xen-guest-agent [run]`: the daemon. The pipeline is src/pipeline/fact-sources.ts; its lifecycle (connecting,
 // reconnecting, migration triggers, reload, systemd) is src/lifecycle/supervisor.ts. This file
 // only wires them to the process: configuration, logger, signals, NOTIFY_SOCKET.
 //
@@ -6,13 +6,13 @@
 //   SIGHUP            read the configuration file again and republish everything; a bad file is
 //                     logged and the running configuration stays
 import type { CommandDef } from "citty";
-import type { AgentConfig } from "../config.ts";
-import type { Logger } from "../logger.ts";
-import { CONFIG_ARG, loadConfig } from "../config-file.ts";
+import type { AgentConfig } from "../config/options.ts";
+import type { Logger } from "../log/logger.ts";
+import { CONFIG_ARG, loadConfig } from "../config/file.ts";
 import { FatalError } from "../errors.ts";
-import { createLogger } from "../log.ts";
+import { createLogger } from "../log/sinks.ts";
 import { defaultConnector } from "../lifecycle/links.ts";
-import { ReloadableLogger } from "../lifecycle/reloadable-logger.ts";
+import { ReloadableLogger } from "../log/reloadable.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
 import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notify.ts";
 import { pageOutExecutable } from "../../native/executable-pages.ts";

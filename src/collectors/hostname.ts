@@ -1,6 +1,6 @@
 // The host name, which XAPI shows as the VM's host name (`data/host_name_dns` + `data/domain`).
-import type { HostFacts } from "../facts.ts";
-import type { HostRoot } from "../host-root.ts";
+import type { HostFacts } from "../facts/facts.ts";
+import type { HostRoot } from "./host-root.ts";
 
 /** A DNS host name: labels of letters, digits and hyphens (RFC 1123), at most 253 characters. */
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;

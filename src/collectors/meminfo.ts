@@ -6,8 +6,8 @@
 //
 // Free memory is MemAvailable (what squeezed and XenCenter mean by "free"), or MemFree on kernels
 // older than 3.14, which lack MemAvailable (xe-guest-utilities PR 155 broke RHEL 6 by not falling back).
-import type { MemoryFacts } from "../facts.ts";
-import type { HostRoot } from "../host-root.ts";
+import type { MemoryFacts } from "../facts/facts.ts";
+import type { HostRoot } from "./host-root.ts";
 
 /** Values above this are not believable (2^53 KiB): treat as junk rather than publish them. */
 const MAX_KIB = Number.MAX_SAFE_INTEGER;

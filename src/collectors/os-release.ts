@@ -7,8 +7,8 @@
 //
 // The file is a restricted shell-variable assignment list. It is read from the host root, so a
 // container started with `--root /host` reports the host, not itself.
-import type { OsFacts } from "../facts.ts";
-import type { HostRoot } from "../host-root.ts";
+import type { OsFacts } from "../facts/facts.ts";
+import type { HostRoot } from "./host-root.ts";
 import { kernelRelease } from "../../native/system.ts";
 
 /** Longest value kept from one os-release variable: real values are short, junk is cut. */

@@ -18,9 +18,9 @@
 // The uevent socket is read with native/socket-reader.ts (Bun's epoll, no thread, no timer): the
 // collector costs nothing while no device changes.
 import { writeFileSync } from "node:fs";
-import type { VcpuFacts } from "../facts.ts";
-import type { HostRoot } from "../host-root.ts";
-import type { Logger } from "../logger.ts";
+import type { VcpuFacts } from "../facts/facts.ts";
+import type { HostRoot } from "./host-root.ts";
+import type { Logger } from "../log/logger.ts";
 import { readSocket, type SocketReader } from "../../native/socket-reader.ts";
 import { openUevent, type UeventSocket } from "../../native/uevent.ts";
 import { cpuEvent, parseCpuList, parseUevents } from "./uevent.ts";

@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { FatalError } from "../errors.ts";
-import { AGENT_FACTS } from "../version.ts";
+import { AGENT_FACTS } from "../facts/version.ts";
 import { OUR_SERVICE, serviceManager, XE_SERVICE, type InitSystem, type ServiceManager } from "./service-managers.ts";
 
 export const BINARY_PATH = "/usr/sbin/xen-guest-agent";

@@ -2,8 +2,8 @@
 // migration does not fail with "Freezing of tasks failed after 20.00 seconds" (CP-41689). Only the
 // kernel default is changed: a value someone chose is left alone.
 import { writeFileSync } from "node:fs";
-import type { HostRoot } from "../host-root.ts";
-import type { Logger } from "../logger.ts";
+import type { HostRoot } from "../collectors/host-root.ts";
+import type { Logger } from "../log/logger.ts";
 
 export const FREEZE_TIMEOUT_PATH = "sys/power/pm_freeze_timeout";
 export const KERNEL_DEFAULT_MS = "20000";

@@ -1,9 +1,9 @@
 // The links the supervisor can open: xenstore (device or socket, found like libxenstore does) and
 // the console publisher.
-import type { AgentConfig } from "../config.ts";
+import type { AgentConfig } from "../config/options.ts";
 import { FatalError } from "../errors.ts";
-import { HostRoot } from "../host-root.ts";
-import type { Logger } from "../logger.ts";
+import { HostRoot } from "../collectors/host-root.ts";
+import type { Logger } from "../log/logger.ts";
 import { consoleTarget } from "../publish/console-target.ts";
 import { xenstoreTarget } from "../publish/xenstore-target.ts";
 import type { XenstoreClient } from "../xenstore/client.ts";

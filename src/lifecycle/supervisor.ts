@@ -1,4 +1,4 @@
-// The agent's lifecycle around the pipeline (src/daemon.ts): connecting and reconnecting to
+// The agent's lifecycle around the pipeline (src/pipeline/fact-sources.ts): connecting and reconnecting to
 // xenstore, noticing that the domain's tree was replaced (migration, resume), reloading the
 // configuration, stopping, and telling systemd about all of it.
 //
@@ -11,20 +11,20 @@
 // a clock jump on its own first checks that the tree is really gone.
 // Nothing here polls: timers exist only while reconnecting, while a trigger settles, and for the
 // systemd watchdog when systemd asked for one.
-import type { AgentConfig } from "../config.ts";
-import type { LoadedConfig } from "../config-file.ts";
-import { HEARTBEAT_KEY } from "../agent.ts";
-import { Daemon, type DaemonOptions } from "../daemon.ts";
+import type { AgentConfig } from "../config/options.ts";
+import type { LoadedConfig } from "../config/file.ts";
+import { HEARTBEAT_KEY } from "../pipeline/pipeline.ts";
+import { Daemon, type DaemonOptions } from "../pipeline/fact-sources.ts";
 import { FatalError } from "../errors.ts";
-import { HostRoot } from "../host-root.ts";
-import type { Logger } from "../logger.ts";
+import { HostRoot } from "../collectors/host-root.ts";
+import type { Logger } from "../log/logger.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
-import { SriovDirectory } from "../sriov.ts";
-import { AGENT_FACTS } from "../version.ts";
+import { SriovDirectory } from "../collectors/network/sriov.ts";
+import { AGENT_FACTS } from "../facts/version.ts";
 import { monotonicUsec, type Notifier } from "../../native/sd-notify.ts";
 import { raiseFreezeTimeout } from "./freeze-timeout.ts";
-import { ReloadableLogger } from "./reloadable-logger.ts";
-import { SwitchableTarget } from "./switchable-target.ts";
+import { ReloadableLogger } from "../log/reloadable.ts";
+import { SwitchableTarget } from "../publish/switchable-target.ts";
 import { Coalescer, registerWatchTriggers, type TriggerReason, type WatchingClient, type WatchTriggers } from "./triggers.ts";
 
 /** How long after a full publish the process settles (afterFullPublish). */

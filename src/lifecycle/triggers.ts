@@ -12,7 +12,7 @@
 //    clock too, so a jump alone is checked against the tree first (one READ of a key we wrote).
 //
 // The first event of each watch (fired by the registration itself) is never a trigger.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../log/logger.ts";
 
 export const UNIQUE_DOMAIN_ID = "unique-domain-id";
 /** Never written by anyone: its only events are registrations. */

@@ -1,5 +1,5 @@
 // The publisher: keeps a mirror of what it wrote, sends only differences, in dom0's order.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../log/logger.ts";
 import type { Tree } from "../schema/tree.ts";
 import { applyToMirror, phase, planChanges, type Change } from "./plan.ts";
 import { asctimeLocal } from "../../native/system.ts";

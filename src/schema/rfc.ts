@@ -2,8 +2,8 @@
 // under data/, without its bugs: `data/net/<ifindex>` holds the interface name and the MAC is its
 // own key (the prototype overwrote the name with the MAC, and removing the MAC deleted the
 // interface). Interfaces follow the interface policy, not a VIF-only constant.
-import type { Facts } from "../facts.ts";
-import type { ReportedInterface } from "../network/policy.ts";
+import type { Facts } from "../facts/facts.ts";
+import type { ReportedInterface } from "./interfaces.ts";
 import { put, type Tree } from "./tree.ts";
 import { vcpuRfc, volumesRfc } from "./volumes.ts";
 

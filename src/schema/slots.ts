@@ -5,7 +5,7 @@
 // an address keeps its index while it exists, a new address takes the lowest free index (freed
 // indices are reused, without limit: the Rust prototype exited after its 10th address), and when a
 // set is first published the preferred address takes index 0.
-import type { NetAddress } from "../facts.ts";
+import type { NetAddress } from "../facts/facts.ts";
 
 /** Index by address text, for one interface and one family. */
 export type SlotMap = ReadonlyMap<string, number>;

@@ -3,8 +3,8 @@
 //
 // `data/updated` is not here: the publisher writes it after a batch that changed something dom0
 // should re-read (see src/publish/publisher.ts).
-import type { Facts, NetAddress } from "../facts.ts";
-import type { ReportedInterface } from "../network/policy.ts";
+import type { Facts, NetAddress } from "../facts/facts.ts";
+import type { ReportedInterface } from "./interfaces.ts";
 import { assignSlots, type SlotMap } from "./slots.ts";
 import { vcpuStd, volumesStd } from "./volumes.ts";
 import { put, type Tree } from "./tree.ts";

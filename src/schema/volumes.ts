@@ -21,8 +21,8 @@
 //
 // vCPU: std `control/feature-vcpu-hotplug` = 1 while the agent onlines hot-added vCPUs (XAPI's
 // `changing_VCPUs_live` needs it, §5.3); rfc `data/vcpus/{present,online,hotplug}`.
-import type { VcpuFacts, VolumeFacts } from "../facts.ts";
-import { vbdDeviceName } from "../volumes/block.ts";
+import type { VcpuFacts, VolumeFacts } from "../facts/facts.ts";
+import { vbdDeviceName } from "../collectors/volumes/block.ts";
 import { pathComponent, put, type Tree } from "./tree.ts";
 
 export function volumesStd(facts: VolumeFacts | undefined, tree: Tree): void {

@@ -1,6 +1,6 @@
 // The xenstore client the agent uses: typed operations, watches, transactions. Transport-agnostic:
 // it is handed a Transport and never names a path on the host or touches FFI.
-import { silentLogger, type Logger } from "../logger.ts";
+import { silentLogger, type Logger } from "../log/logger.ts";
 import {
   decodeDirectoryPart,
   decodeList,

@@ -5,8 +5,8 @@
 // then the xenbus device (a domU: /dev/xen/xenbus, else xenfs's /proc/xen/xenbus). Host paths go
 // through HostRoot (`--root /host` in a container); XENSTORED_PATH is the caller's, used as is.
 import { existsSync } from "node:fs";
-import type { HostRoot } from "../host-root.ts";
-import type { Logger } from "../logger.ts";
+import type { HostRoot } from "../collectors/host-root.ts";
+import type { Logger } from "../log/logger.ts";
 import { XenstoreClient, type XenstoreClientOptions } from "./client.ts";
 import { DeviceTransport } from "./device-transport.ts";
 import { SocketTransport } from "./socket-transport.ts";

@@ -1,7 +1,7 @@
 // Request/reply multiplexing over one transport: many requests in flight, replies matched by
 // req_id (xs_wire.h allows any order), watch events handed to one listener, per-request timeouts,
 // and a single "connection lost" signal that fails everything in flight.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../log/logger.ts";
 import {
   decodeError,
   encodeMessage,

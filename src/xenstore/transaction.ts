@@ -2,7 +2,7 @@
 // run the whole body again. xenstored answers EAGAIN to a commit when something the transaction
 // touched changed meanwhile (docs/misc/xenstore.txt "TRANSACTION_END"), and the client is
 // expected to retry from the start; reads inside the old transaction are stale.
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../log/logger.ts";
 import type { XenstoreOps } from "./client.ts";
 import { XenstoreError } from "./errors.ts";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectOs, osFactsFrom, parseOsRelease } from "../../src/collectors/os-release.ts";
-import { HostRoot } from "../../src/host-root.ts";
+import { HostRoot } from "../../src/collectors/host-root.ts";
 
 function fixtureRoot(files: Record<string, string | Buffer>): HostRoot {
   const dir = mkdtempSync(join(tmpdir(), "xga-os-"));

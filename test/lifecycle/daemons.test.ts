@@ -4,10 +4,10 @@
 // migration would, writes a new unique-domain-id, and reads the tree back to compare it with the
 // agent's facts. A daemon that cannot run here is skipped with the reason printed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TreeBuilder } from "../../src/agent.ts";
-import { resolveConfig } from "../../src/config.ts";
+import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { resolveConfig } from "../../src/config/options.ts";
 import { defaultConnector } from "../../src/lifecycle/links.ts";
-import { ReloadableLogger } from "../../src/lifecycle/reloadable-logger.ts";
+import { ReloadableLogger } from "../../src/log/reloadable.ts";
 import { Supervisor } from "../../src/lifecycle/supervisor.ts";
 import type { XenstoreClient } from "../../src/xenstore/client.ts";
 import { socketClient } from "../xenstore/helpers.ts";

@@ -3,8 +3,8 @@
 // equal to the kernel's state (`ip -j addr`) through the rfc schema. Needs root and `ip netns`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { withNetns } from "../../native/netns.ts";
-import type { NetworkFacts } from "../../src/facts.ts";
-import { announceSkip, comparable, netnsUnavailable, TestNetns } from "../network/support/netns.ts";
+import type { NetworkFacts } from "../../src/facts/facts.ts";
+import { announceSkip, comparable, netnsUnavailable, TestNetns } from "../collectors/network/support/netns.ts";
 import { Harness } from "./support.ts";
 
 const skip = announceSkip("netlink burst through the supervised agent (netns)", netnsUnavailable());

@@ -84,7 +84,7 @@ describe("start without a connection", () => {
 
   test("not a Xen guest at all (no xenstore anywhere): start fails with FatalError", async () => {
     const { Supervisor } = await import("../../src/lifecycle/supervisor.ts");
-    const { ReloadableLogger } = await import("../../src/lifecycle/reloadable-logger.ts");
+    const { ReloadableLogger } = await import("../../src/log/reloadable.ts");
     const { defaultConnector } = await import("../../src/lifecycle/links.ts");
     const { FatalError } = await import("../../src/errors.ts");
     const root = new FixtureRoot({ "sys/hypervisor/type": "kvm\n" });

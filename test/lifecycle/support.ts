@@ -4,13 +4,13 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { TreeBuilder } from "../../src/agent.ts";
-import { resolveConfig } from "../../src/config.ts";
-import type { LoadedConfig } from "../../src/config-file.ts";
-import type { Logger } from "../../src/logger.ts";
+import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { resolveConfig } from "../../src/config/options.ts";
+import type { LoadedConfig } from "../../src/config/file.ts";
+import type { Logger } from "../../src/log/logger.ts";
 import type { PublishTarget } from "../../src/publish/publisher.ts";
 import { clientLink, defaultConnector } from "../../src/lifecycle/links.ts";
-import { ReloadableLogger } from "../../src/lifecycle/reloadable-logger.ts";
+import { ReloadableLogger } from "../../src/log/reloadable.ts";
 import { Supervisor, type Link, type SupervisorOptions } from "../../src/lifecycle/supervisor.ts";
 import type { Notifier } from "../../native/sd-notify.ts";
 import { makeDomain } from "../xenstore/server/domain.ts";

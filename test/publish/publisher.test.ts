@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { Publisher } from "../../src/publish/publisher.ts";
-import { silentLogger } from "../../src/logger.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { RecordingTarget } from "../support/recording-target.ts";
 
 const tree = (o: Record<string, string>) => new Map(Object.entries(o));

@@ -2,9 +2,9 @@
 // as a guest (through the ring bridge for the real ones), the tree after start, after address churn, after an interface disappears and after an
 // agent restart equals the golden tree for the same facts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Agent, type SchemaConfig } from "../../src/agent.ts";
-import type { Facts } from "../../src/facts.ts";
-import { silentLogger } from "../../src/logger.ts";
+import { Agent, type SchemaConfig } from "../../src/pipeline/pipeline.ts";
+import type { Facts } from "../../src/facts/facts.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { xenstoreTarget } from "../../src/publish/xenstore-target.ts";
 import type { XenstoreClient } from "../../src/xenstore/client.ts";
 import { connectXenstore } from "../../src/xenstore/connect.ts";

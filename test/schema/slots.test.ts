@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { NetAddress } from "../../src/facts.ts";
+import type { NetAddress } from "../../src/facts/facts.ts";
 import { assignSlots } from "../../src/schema/slots.ts";
 
 function addr(address: string, extra: Partial<NetAddress> = {}): NetAddress {

@@ -1,6 +1,6 @@
 // Fact builders shared by schema, publisher and end-to-end tests.
-import type { Facts, NetAddress, NetInterface } from "../../src/facts.ts";
-import type { ReportedInterface } from "../../src/network/policy.ts";
+import type { Facts, NetAddress, NetInterface } from "../../src/facts/facts.ts";
+import type { ReportedInterface } from "../../src/schema/interfaces.ts";
 
 export function v4(address: string, prefixLength = 24, extra: Partial<NetAddress> = {}): NetAddress {
   return { family: "ipv4", address, prefixLength, scope: "global", temporary: false, deprecated: false, tentative: false, dadfailed: false, ...extra };

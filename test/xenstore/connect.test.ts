@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HostRoot } from "../../src/host-root.ts";
+import { HostRoot } from "../../src/collectors/host-root.ts";
 import { connectXenstore, findXenstore } from "../../src/xenstore/connect.ts";
 import { TestXenstored } from "./server/server.ts";
 
