@@ -1,6 +1,6 @@
 // `xen-guest-agent collect`: gather every fact once, print it, exit.
 import type { CommandDef } from "citty";
-import { TreeBuilder } from "../pipeline/pipeline.ts";
+import { TreeBuilder } from "../schema/index.ts";
 import { collectStaticFacts } from "../collectors/static.ts";
 import { OPTIONS, resolveConfig } from "../config/options.ts";
 import type { Facts } from "../facts/facts.ts";

@@ -36,8 +36,3 @@ export class XenstoreTimeoutError extends Error {
 export class XenstoreProtocolError extends Error {
   override name = "XenstoreProtocolError";
 }
-
-/** True when `e` is a daemon answer with the given code: `isXenstoreCode(e, "ENOENT")`. */
-export function isXenstoreCode(e: unknown, code: string): e is XenstoreError {
-  return e instanceof XenstoreError && e.code === code;
-}

@@ -4,7 +4,7 @@
 // migration would, writes a new unique-domain-id, and reads the tree back to compare it with the
 // agent's facts. A daemon that cannot run here is skipped with the reason printed.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { TreeBuilder } from "../../src/schema/index.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import { defaultConnector } from "../../src/lifecycle/links.ts";
 import { ReloadableLogger } from "../../src/log/reloadable.ts";
@@ -39,7 +39,7 @@ for (const target of targets) {
     const log = collectingLogger();
     let republished: ((reasons: string[]) => void) | undefined;
 
-    const truth = () => new TreeBuilder(sup.config).build(sup.current!.agent.snapshot());
+    const truth = () => new TreeBuilder(sup.config).build(sup.current!.pipeline.snapshot());
     /** The agent's nodes: everything the fresh domain did not have. */
     const agentNodes = async () => {
       const all = await readTree(dom0, home);

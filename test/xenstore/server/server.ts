@@ -101,6 +101,14 @@ export class TestXenstored {
     });
   }
 
+  /**
+   * Removes a subtree with no watch event: what a migration leaves (the destination's tree never
+   * had the keys, so nothing fires; the guest learns of it through its resume triggers).
+   */
+  vanish(path: string): void {
+    if (this.store.lookup(path)) this.store.rm(path, 0, []);
+  }
+
   /** Migration: the domain's tree is replaced by a fresh skeleton (watches fire). */
   replaceDomain(domid: number, name = `guest${domid}`): void {
     this.mutate((c) => makeDomain(this.store, domid, name, c));
