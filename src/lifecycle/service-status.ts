@@ -2,7 +2,7 @@
 // RELOADING=1 and READY=1 around a reload; STOPPING=1; watchdog keep-alives when asked. And the
 // settle timer: a while after each full publish the process gives back what only that work needed.
 import type { Logger } from "../log/logger.ts";
-import { monotonicUsec, type Notifier } from "../../native/sd-notify.ts";
+import { monotonicUsec, type Notifier } from "../../native/index.ts";
 
 /** How long after a full publish the process settles (afterFullPublish). */
 export const SETTLE_AFTER_FULL_PUBLISH_MS = 5000;

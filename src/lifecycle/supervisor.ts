@@ -11,32 +11,33 @@
 // holds now (src/publish/read-back.ts): only differences are written, stale keys removed.
 // Nothing here polls: timers exist only while reconnecting, while triggers settle, for the settle
 // after a full publish, and for the systemd watchdog when systemd asked for one.
+//
+// Longer than 300 lines: this is the composition root, and a third of it is its documented
+// options and events (the lifecycle's interface to src/cli/run.ts and the tests).
 import type { AgentConfig } from "../config/options.ts";
 import type { LoadedConfig } from "../config/file.ts";
 import { FatalError } from "../errors.ts";
 import type { BackoffPolicy } from "../events/backoff.ts";
 import { HostRoot } from "../collectors/host-root.ts";
-import { SriovDirectory } from "../collectors/network/sriov.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ReloadableLogger } from "../log/reloadable.ts";
 import { FactSources, type FactSourcesOptions } from "../pipeline/fact-sources.ts";
 import type { ReadBack } from "../pipeline/pipeline.ts";
-import { ForeignChangeWatch } from "../publish/foreign-changes.ts";
 import type { PublishResult } from "../publish/publisher.ts";
 import { readBack } from "../publish/read-back.ts";
 import { SwitchableTarget } from "../publish/switchable-target.ts";
 import { SCHEMAS } from "../schema/index.ts";
 import { AGENT_FACTS } from "../facts/version.ts";
 import { XenstoreError } from "../xenstore/errors.ts";
-import type { Notifier } from "../../native/sd-notify.ts";
-import { asctimeLocal } from "../../native/system.ts";
+import type { Notifier } from "../../native/index.ts";
+import { asctimeLocal } from "../../native/index.ts";
 import { raiseFreezeTimeout } from "./freeze-timeout.ts";
 import { LinkKeeper, type AttachReason } from "./link-keeper.ts";
-import { LinkWatches } from "./link-watches.ts";
+import { LinkSession } from "./link-session.ts";
 import type { Connector, Link } from "./links.ts";
 import { Republisher } from "./republisher.ts";
 import { ServiceStatus } from "./service-status.ts";
-import { registerWatchTriggers, type TriggerReason } from "./triggers.ts";
+import type { TriggerReason } from "./triggers.ts";
 
 export interface ClockJumpSource {
   (onJump: () => void, onError: (message: string) => void): { close(): void };
@@ -101,9 +102,8 @@ export class Supervisor {
   private readonly republisher: Republisher;
   private readonly service: ServiceStatus;
   private sources: FactSources | undefined;
-  /** The current link's watches and SR-IOV listing; replaced with the link. */
-  private watches: LinkWatches | undefined;
-  private sriov: SriovDirectory | undefined;
+  /** What is set up on the current link (watches, SR-IOV listing, counted target). */
+  private session: LinkSession | undefined;
   private clock: { close(): void } | undefined;
   private freezeTimeoutRaised = false;
   private reloading: Promise<boolean> = Promise.resolve(true);
@@ -193,7 +193,7 @@ export class Supervisor {
     this.republisher.cancel();
     this.clock?.close();
     await this.stopSources({ keep: true });
-    void this.watches?.close();
+    void this.session?.close();
     this.keeper.close();
     this.target.set(undefined);
     this.service.close();
@@ -230,28 +230,20 @@ export class Supervisor {
   }
 
   private attached(link: Link, reason: AttachReason): void {
-    const watches = new LinkWatches(this.log.withTag("lifecycle"));
-    this.watches = watches;
-    const client = link.client;
-    const base = link.base ?? "";
-    let target = link.target;
-    if (client) {
-      const foreign = new ForeignChangeWatch({
-        client,
-        base,
-        roots: ALL_WATCHED,
-        written: () => this.sources?.pipeline.written() ?? new Map(),
-        changed: (path) => this.sources?.pipeline.forget(path),
-        log: this.log.withTag("publisher"),
-      });
-      target = foreign.wrap(target);
-      watches.add({ name: "resume watches", register: () => registerWatchTriggers(client, (r) => this.onWatchTrigger(link, r), this.log.withTag("lifecycle"), base) },
-        () => this.events.watching?.());
-      watches.add({ name: "watches on the agent's keys", register: async () => (await foreign.start(), foreign) });
-      this.watchSriov(watches, new SriovDirectory(client, this.log.withTag("sriov")));
-      this.raiseFreezeTimeoutOnce();
-    }
-    this.target.set(target);
+    const session = new LinkSession(link, {
+      log: this.log,
+      watchedRoots: ALL_WATCHED,
+      written: () => this.sources?.pipeline.written() ?? new Map(),
+      changedByOthers: (path) => this.sources?.pipeline.forget(path),
+      trigger: (r) => this.onWatchTrigger(session, r),
+      watching: () => this.events.watching?.(),
+      sriovChanged: () => {
+        if (this.session === session) this.sources?.reclassifyInterfaces();
+      },
+    });
+    this.session = session;
+    this.target.set(session.target);
+    if (link.client) this.raiseFreezeTimeoutOnce();
     if (reason === "reconnect") {
       this.events.reconnected?.(1);
       this.trigger("reconnect");
@@ -259,9 +251,8 @@ export class Supervisor {
   }
 
   private detached(): void {
-    void this.watches?.close();
-    this.watches = undefined;
-    this.sriov = undefined;
+    void this.session?.close();
+    this.session = undefined;
     this.target.set(undefined);
   }
 
@@ -273,24 +264,8 @@ export class Supervisor {
     raiseFreezeTimeout(new HostRoot(config.root), this.log);
   }
 
-  /** Reads the VF listing, and again whenever it changes; interfaces are re-examined when it did. */
-  private watchSriov(watches: LinkWatches, dir: SriovDirectory): void {
-    this.sriov = dir;
-    const changed = () => {
-      if (this.sriov === dir) this.sources?.reclassifyInterfaces();
-    };
-    watches.add({
-      name: "SR-IOV listing watch",
-      register: async () => {
-        if (await dir.refresh()) changed();
-        const w = await dir.watch(changed);
-        return { close: () => w.unwatch() };
-      },
-    });
-  }
-
-  private onWatchTrigger(link: Link, reason: TriggerReason): void {
-    if (link !== this.keeper.link) return;
+  private onWatchTrigger(session: LinkSession, reason: TriggerReason): void {
+    if (session !== this.session) return;
     if (reason === "resume-watch") this.log.info("xenstore watches fired again (the domain was resumed or migrated): republishing everything");
     this.trigger(reason);
   }
@@ -305,7 +280,7 @@ export class Supervisor {
 
   private async startSources(): Promise<void> {
     const config = this.config;
-    const sriov = { vfIdForMac: (mac: string) => this.sriov?.vfIdForMac(mac) };
+    const sriov = { vfIdForMac: (mac: string) => this.session?.vfIdForMac(mac) };
     const sources = new FactSources({
       ...this.opts.sources,
       config,
@@ -394,8 +369,7 @@ export class Supervisor {
     const relink = before.publisher !== after.publisher || before.root !== after.root || before.xenstoreTimeout !== after.xenstoreTimeout;
     if (relink) {
       // Keys on the old target cannot be cleaned through the new one.
-      void this.watches?.close();
-      this.watches = undefined;
+      this.detached();
       try {
         await this.keeper.reopen(after);
       } catch (e) {

@@ -2,9 +2,9 @@
 // sd_notify helpers, and pruning of stale keys.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readlinkSync } from "node:fs";
-import { libc } from "../../native/libc.ts";
 import { openNotifier, watchdogUsec } from "../../native/sd-notify.ts";
 import { watchClockJumps } from "../../native/timerfd.ts";
+import { stepClockInPlace } from "../support/native/test-libc.ts";
 
 function openTimerfds(): number {
   return readdirSync("/proc/self/fd").filter((f) => {
@@ -15,14 +15,6 @@ function openTimerfds(): number {
     }
   }).length;
 }
-
-/** Sets CLOCK_REALTIME to what it reads: a step of well under a microsecond, but a step. */
-function stepClockInPlace(): boolean {
-  const ts = new BigInt64Array(2);
-  libc().clock_gettime(0, ts);
-  return libc().clock_settime(0, ts) === 0;
-}
-
 const canSetClock = process.getuid?.() === 0;
 if (!canSetClock) console.log("skip real clock-step test: not root (clock_settime needs CAP_SYS_TIME)");
 

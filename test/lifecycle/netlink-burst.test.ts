@@ -2,7 +2,7 @@
 // a receive buffer small enough to overrun. The collector re-dumps; the published tree must end
 // equal to the kernel's state (`ip -j addr`) through the rfc schema. Needs root and `ip netns`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { withNetns } from "../../native/netns.ts";
+import { withNetns } from "../support/native/test-libc.ts";
 import type { NetworkFacts } from "../../src/facts/facts.ts";
 import { announceSkip, comparable, netnsUnavailable, TestNetns } from "../collectors/network/support/netns.ts";
 import { Harness } from "./support.ts";
