@@ -106,8 +106,21 @@ export function watchFileEvents(
   events = POLLPRI,
   name = "file-events",
 ): FdWatch {
-  const c = libc();
-  const fd = check(c.open(cstr(path), O_RDONLY | O_CLOEXEC, 0), `open(${path})`);
+  const fd = check(libc().open(cstr(path), O_RDONLY | O_CLOEXEC, 0), `open(${path})`);
+  return watchFdEvents(fd, path, on, events, name);
+}
+
+/**
+ * watchFileEvents() on a file the caller has opened (a host file opened inside `--root`,
+ * non-blocking): the watch owns `fd` from here on, and closes it when it cannot start.
+ */
+export function watchFdEvents(
+  fd: number,
+  path: string,
+  on: { event(revents: number): void; error(err: SystemError): void },
+  events = POLLPRI,
+  name = "file-events",
+): FdWatch {
   try {
     return watchFd(fd, {
       event: (revents) => on.event(revents),
@@ -115,7 +128,7 @@ export function watchFileEvents(
         on.error(e.call === "watcher" ? new SystemError(`fd watcher: ${e.message}`, 5) : new SystemError(`${e.call}(${path})`, e.errno, e.code)),
     }, { events, readSize: 0, name });
   } catch (e) {
-    c.close(fd);
+    libc().close(fd);
     throw e;
   }
 }

@@ -2,8 +2,9 @@
 // else in native/, so the unsafe surface the agent depends on is this one list. Each module it
 // names keeps its pointers and struct offsets to itself.
 export { pageOutExecutable } from "./executable-pages.ts";
-export { fdWatchBackend, POLLPRI, watchFileEvents, type FdWatch } from "./fd-watch.ts";
+export { fdWatchBackend, POLLPRI, watchFdEvents, watchFileEvents, type FdWatch } from "./fd-watch.ts";
 export { errnoName, SystemError } from "./libc.ts";
+export { HostFiles, NotRegularFileError, type HostFileBytes, type Resolution } from "./host-files.ts";
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";
 export { readSocket, type SocketReader } from "./socket-reader.ts";

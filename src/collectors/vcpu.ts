@@ -17,7 +17,6 @@
 //
 // The uevent socket is read with native/socket-reader.ts (Bun's epoll, no thread, no timer): the
 // collector costs nothing while no device changes.
-import { writeFileSync } from "node:fs";
 import type { VcpuFacts } from "../facts/facts.ts";
 import type { HostRoot } from "./host-root.ts";
 import type { Logger } from "../log/logger.ts";
@@ -144,7 +143,7 @@ export class VcpuCollector {
     const state = this.root.readLine(rel);
     if (state === undefined || state === "1") return;
     try {
-      writeFileSync(this.root.path(rel), "1");
+      this.root.write(rel, "1");
       this.counters.onlined++;
       this.log.info(`vCPU ${cpu} was added: brought it online`);
     } catch (e) {

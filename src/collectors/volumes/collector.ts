@@ -12,12 +12,11 @@
 //   a volume's size or the set of volumes changed. The timer also catches a lost or unavailable
 //   watch.
 // - Nothing here runs a process: statvfs through native/, sysfs and /dev/disk/by-uuid links.
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { VolumeFacts } from "../../facts/facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../../log/logger.ts";
-import { POLLPRI, watchFileEvents, type FdWatch } from "../../../native/index.ts";
+import { POLLPRI, watchFdEvents, type FdWatch } from "../../../native/index.ts";
 import { statvfs, type FsUsage } from "../../../native/index.ts";
 import { SysfsBlock } from "./block.ts";
 import { parseMountinfo } from "./mountinfo.ts";
@@ -78,9 +77,12 @@ export class VolumesCollector {
     if (this.started) throw new Error("volumes collector already started");
     this.started = true;
     if (this.opts.watch !== false) {
-      const path = this.root.path(mountinfoPath(this.root));
+      const rel = mountinfoPath(this.root);
+      const path = this.root.path(rel);
       try {
-        this.watch = watchFileEvents(path, {
+        // Opened like every host read (non-blocking, regular files only): a FIFO there must not
+        // hang the start.
+        this.watch = watchFdEvents(this.root.openForWatch(rel), path, {
           event: () => this.onMountChange(),
           error: (e) => this.log.warn(`watching ${path} failed (${e.message}); mounts are seen every ${this.interval()} s`),
         }, POLLPRI, "mountinfo");
@@ -187,12 +189,10 @@ export class VolumesCollector {
 
   private readMountinfo(rel: string): string | undefined {
     try {
-      let buf = readFileSync(this.root.path(rel));
-      if (buf.length > MAX_MOUNTINFO_BYTES) {
-        buf = buf.subarray(0, buf.lastIndexOf(10, MAX_MOUNTINFO_BYTES) + 1);
-        this.warn(`${rel} is over ${MAX_MOUNTINFO_BYTES} bytes; the rest is ignored`);
-      }
-      return buf.toString("utf8");
+      const { text, truncated } = this.root.read(rel, MAX_MOUNTINFO_BYTES);
+      if (!truncated) return text;
+      this.warn(`${rel} is over ${MAX_MOUNTINFO_BYTES} bytes; the rest is ignored`);
+      return text.slice(0, text.lastIndexOf("\n") + 1);
     } catch (e) {
       this.warn(`cannot read ${rel}: ${(e as Error).message}; volumes unchanged`);
       return undefined;

@@ -109,7 +109,7 @@ if (!mountOk) console.log("skip: mount watching needs root and mount(8) (to make
 describe.skipIf(!mountOk)("mount table watching (root: mounts a tmpfs named like a block device)", () => {
   test("a mount and an unmount are seen without the timer, and nothing runs in between", async () => {
     const fx = new FixtureRoot().device({ name: "xgafake0", major: 250, minor: 99, sectors: 2048 });
-    fx.link("proc/1/mountinfo", "/proc/self/mountinfo");
+    const unbind = fx.bindFile("proc/1/mountinfo", `/proc/${process.pid}/mountinfo`);
     const target = mkdtempSync(join(tmpdir(), "xga-mnt-"));
     let mounted = false;
     const c = new VolumesCollector({ root: new HostRoot(fx.dir), log: collectingLogger(), intervalSeconds: 3600, coalesceMs: 20,
@@ -118,6 +118,7 @@ describe.skipIf(!mountOk)("mount table watching (root: mounts a tmpfs named like
       c.stop();
       if (mounted) Bun.spawnSync(["umount", target]);
       rmSync(target, { recursive: true, force: true });
+      unbind();
       fx.remove();
     });
     const seen: VolumeFacts[] = [];
