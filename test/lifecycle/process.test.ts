@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { TreeBuilder } from "../../src/schema/index.ts";
-import { collectStaticFacts } from "../../src/collectors/static.ts";
+import { collectStaticFacts, timedCollectors } from "../../src/collectors/static.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import { HostRoot } from "../../src/collectors/host-root.ts";
 import { silentLogger } from "../../src/log/logger.ts";
@@ -155,7 +155,7 @@ async function truthFor(dir: string): Promise<Map<string, string>> {
   const vcpus = vcpu.start();
   vcpu.stop();
   return new TreeBuilder(config).build({
-    ...collectStaticFacts(hostRoot),
+    ...collectStaticFacts(hostRoot, timedCollectors(hostRoot, silentLogger)),
     network: await collectNetworkOnce(hostRoot, silentLogger),
     volumes: collectVolumesOnce(hostRoot, silentLogger),
     vcpus,
