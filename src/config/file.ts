@@ -6,7 +6,8 @@
 //
 // Every problem is a UsageError naming the file, the key and its line, so `run` exits 2 at start
 // and a SIGHUP reload logs it and keeps the configuration it had.
-import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { HostFiles, SystemError } from "../../native/index.ts";
 import { OPTIONS, resolveConfig, type ResolvedConfig } from "./options.ts";
 import { UsageError } from "../errors.ts";
 
@@ -104,16 +105,18 @@ export function parseConfigText(text: string, path: string): Record<string, unkn
 
 /** Reads the configuration file. Missing: fine for the default path, an error for an explicit one. */
 export function readConfigFile(path: string, explicit: boolean): ConfigFile {
-  let buf: Buffer;
+  // Read like a host file (non-blocking, regular files only, at most the cap): a FIFO or a device
+  // given as --config must not hang or fill the agent.
+  let read;
   try {
-    buf = readFileSync(path);
+    read = new HostFiles("/").read(resolve(path), MAX_FILE_BYTES);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = e instanceof SystemError ? e.code : undefined;
     if (code === "ENOENT" && !explicit) return { path, explicit, found: false, values: {} };
     throw new UsageError(`cannot read configuration file ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
   }
-  if (buf.length > MAX_FILE_BYTES) throw new UsageError(`${path}: ${buf.length} bytes is too big for a configuration file`);
-  return { path, explicit, found: true, values: parseConfigText(buf.toString("utf8"), path) };
+  if (read.truncated) throw new UsageError(`${path}: more than ${MAX_FILE_BYTES} bytes is too big for a configuration file`);
+  return { path, explicit, found: true, values: parseConfigText(read.bytes.toString("utf8"), path) };
 }
 
 export interface LoadedConfig extends ResolvedConfig {
