@@ -16,6 +16,7 @@
 // With the root `/` the kernel's own resolution is already "inside the root": plain open().
 import { fstatSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
+import { CString, type Pointer } from "bun:ffi";
 import { check, cstr, Errno, errno, libc, O_CLOEXEC, O_NONBLOCK, O_RDONLY, SystemError } from "./libc.ts";
 
 const O_WRONLY = 1;
@@ -26,6 +27,8 @@ const O_NOFOLLOW = arm64 ? 0o100000 : 0o400000;
 /** The same number on every architecture (the syscall table was unified before 5.6). */
 const SYS_openat2 = 437;
 const RESOLVE_IN_ROOT = 0x10;
+/** struct dirent on 64-bit glibc and musl: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name. */
+const D_NAME = 19;
 /** Symbolic links followed in one resolution, as the kernel's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
 
@@ -131,6 +134,28 @@ export class HostFiles {
       return buf.subarray(0, n).toString("utf8");
     } finally {
       libc().close(dir);
+    }
+  }
+
+  /** The names in the directory `rel` (without `.` and `..`), resolved inside the root. */
+  list(rel: string): string[] {
+    const c = libc();
+    const fd = this.openFlags(rel === "" ? "." : rel, O_RDONLY | O_DIRECTORY | O_NONBLOCK, rel);
+    const dir = c.fdopendir(fd);
+    if (dir === null) {
+      const e = errno();
+      c.close(fd);
+      throw new SystemError(`opendir(${rel})`, e);
+    }
+    try {
+      const names: string[] = [];
+      for (let entry = c.readdir(dir); entry !== null; entry = c.readdir(dir)) {
+        const name = new CString(entry as Pointer, D_NAME).toString();
+        if (name !== "." && name !== "..") names.push(name);
+      }
+      return names;
+    } finally {
+      c.closedir(dir); // closes fd as well
     }
   }
 

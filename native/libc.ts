@@ -24,6 +24,9 @@ const symbols = {
   open: { args: [cstring, i32, i32], returns: i32 },
   openat: { args: [i32, cstring, i32, i32], returns: i32 },
   readlinkat: { args: [i32, cstring, ptr, u64], returns: i64 },
+  fdopendir: { args: [i32], returns: ptr },
+  readdir: { args: [ptr], returns: ptr },
+  closedir: { args: [ptr], returns: i32 },
   // syscall(2) is variadic; declared with the one shape the agent uses (openat2: dirfd, path,
   // struct open_how *, size), which x86-64 and aarch64 Linux pass exactly as fixed arguments.
   syscall: { args: [i64, i32, cstring, ptr, u64], returns: i64 },

@@ -64,6 +64,15 @@ export class HostRoot {
     }
   }
 
+  /** The names in a directory (sysfs `slaves/`, `dev/disk/by-uuid`), or [] when it cannot be listed. */
+  list(rel: string): string[] {
+    try {
+      return this.files.list(rel);
+    } catch {
+      return [];
+    }
+  }
+
   /** Writes a sysfs attribute (a regular file, opened non-blocking). Throws with the file's name. */
   write(rel: string, text: string): void {
     this.files.write(rel, text);

@@ -120,6 +120,19 @@ for (const resolution of ["openat2", "walk"] as const) {
       expect(r.readText(`../../${outside}/secret`)).toBe("inside\n");
     });
 
+    test("a directory is listed inside the root, through an absolute link too", () => {
+      const fx = fixture();
+      fx.file("sys/devices/virtual/block/dm-0/slaves/xvda1", "");
+      fx.file("sys/devices/virtual/block/dm-0/slaves/xvdb1", "");
+      fx.link("sys/class/block/dm-0", "/sys/devices/virtual/block/dm-0");
+      const r = root(fx.dir);
+      expect(r.list("sys/class/block/dm-0/slaves").sort()).toEqual(["xvda1", "xvdb1"]);
+      expect(r.list("sys/class/block/nope")).toEqual([]);
+      // An absolute link lists the root's directory, not the real one: <root>/dev holds only disk/.
+      fx.link("dev/disk/by-uuid", "/dev");
+      expect(r.list("dev/disk/by-uuid")).toEqual(["disk"]);
+    });
+
     test("a symlink loop fails instead of spinning", () => {
       const fx = fixture();
       fx.link("etc/a", "b");
