@@ -17,6 +17,7 @@
 import { fstatSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { CString, type Pointer } from "bun:ffi";
+import { fstatvfs, type FsUsage } from "./statvfs.ts";
 import { check, cstr, Errno, errno, libc, O_CLOEXEC, O_NONBLOCK, O_RDONLY, SystemError } from "./libc.ts";
 
 const O_WRONLY = 1;
@@ -156,6 +157,16 @@ export class HostFiles {
       return names;
     } finally {
       c.closedir(dir); // closes fd as well
+    }
+  }
+
+  /** Space on the filesystem at the directory `rel` (a mount point), resolved inside the root. */
+  usage(rel: string): FsUsage {
+    const fd = this.openDirectory(components(rel).join("/"), rel);
+    try {
+      return fstatvfs(fd, rel);
+    } finally {
+      libc().close(fd);
     }
   }
 

@@ -8,7 +8,7 @@ export { HostFiles, NotRegularFileError, type HostFileBytes, type Resolution } f
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";
 export { readSocket, type SocketReader } from "./socket-reader.ts";
-export { statvfs, type FsUsage } from "./statvfs.ts";
+export type { FsUsage } from "./statvfs.ts";
 export { asctimeLocal, kernelRelease } from "./system.ts";
 export { watchClockJumps } from "./timerfd.ts";
 export { openUevent, type UeventSocket } from "./uevent.ts";

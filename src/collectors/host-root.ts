@@ -3,7 +3,7 @@
 // (a FIFO is refused, not waited on), never read more than their cap, read only regular files and
 // resolve symbolic links inside the root (native/host-files.ts).
 import { join } from "node:path";
-import { HostFiles, type Resolution } from "../../native/index.ts";
+import { HostFiles, type FsUsage, type Resolution } from "../../native/index.ts";
 
 /** Files in /proc and /sys are small; anything bigger than this is junk and is cut. */
 export const MAX_TEXT_BYTES = 1 << 20;
@@ -22,7 +22,7 @@ export class HostRoot {
     this.files = new HostFiles(root, opts);
   }
 
-  /** The real path of `rel` (`proc/meminfo`, `sys/class/net/eth0/address`…) under this root, for messages and statvfs. */
+  /** The real path of `rel` (`proc/meminfo`, `sys/class/net/eth0/address`…) under this root, for messages. */
   path(rel: string): string {
     return join(this.root, rel);
   }
@@ -71,6 +71,11 @@ export class HostRoot {
     } catch {
       return [];
     }
+  }
+
+  /** Space on the filesystem mounted at `rel` (statvfs, the mount point resolved inside the root). Throws. */
+  usage(rel: string): FsUsage {
+    return this.files.usage(rel);
   }
 
   /** Writes a sysfs attribute (a regular file, opened non-blocking). Throws with the file's name. */

@@ -133,6 +133,16 @@ for (const resolution of ["openat2", "walk"] as const) {
       expect(r.list("dev/disk/by-uuid")).toEqual(["disk"]);
     });
 
+    test("free space of a mount point is taken inside the root, not through an absolute link", () => {
+      const fx = fixture();
+      fx.file("mnt/data/x", "");
+      fx.link("srv", "/proc");
+      const r = root(fx.dir);
+      expect(r.usage("mnt/data").sizeBytes).toBeGreaterThan(0);
+      // <root>/proc does not exist; the real /proc must not be measured instead.
+      expect(() => r.usage("srv")).toThrow(/ENOENT/);
+    });
+
     test("a symlink loop fails instead of spinning", () => {
       const fx = fixture();
       fx.link("etc/a", "b");

@@ -17,7 +17,7 @@ import type { VolumeFacts } from "../../facts/facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../../log/logger.ts";
 import { POLLPRI, watchFdEvents, type FdWatch } from "../../../native/index.ts";
-import { statvfs, type FsUsage } from "../../../native/index.ts";
+import type { FsUsage } from "../../../native/index.ts";
 import { SysfsBlock } from "./block.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 import { applyHysteresis, scanVolumes } from "./volumes.ts";
@@ -35,7 +35,7 @@ export interface VolumesCollectorOptions {
   watch?: boolean;
   /** Window after a mount change in which further changes are scanned together (default 250 ms). */
   coalesceMs?: number;
-  /** statvfs of a real path; tests inject one. */
+  /** statvfs of a real path; tests inject one (by default the mount point is found inside the root). */
   usage?: (path: string) => FsUsage;
 }
 
@@ -165,14 +165,14 @@ export class VolumesCollector {
     if (text === undefined) return undefined;
     const parsed = parseMountinfo(text);
     if (parsed.malformed > 0) this.warn(`${parsed.malformed} malformed line(s) in ${rel} skipped`);
-    const usage = this.opts.usage ?? statvfs;
+    const usage = this.opts.usage;
     const { facts, dropped } = scanVolumes(parsed.mounts, {
       block: this.block,
       uuids: this.block.uuids(),
       usage: (mountPoint) => {
         const path = this.root.path(mountPoint);
         try {
-          const u = usage(path);
+          const u = usage ? usage(path) : this.root.usage(mountPoint);
           this.failedUsage.delete(path);
           return u;
         } catch (e) {
