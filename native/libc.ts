@@ -34,6 +34,8 @@ const symbols = {
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   statvfs: { args: [cstring, ptr], returns: i32 },
+  // Variadic in C; every request the agent makes passes an int (or nothing) as the third argument.
+  ioctl: { args: [i32, u64, i32], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
   setns: { args: [i32, i32], returns: i32 },
   madvise: { args: [u64, u64, i32], returns: i32 },
@@ -104,7 +106,7 @@ const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
   13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR",
   21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 28: "ENOSPC", 29: "ESPIPE", 32: "EPIPE",
-  38: "ENOSYS", 61: "ENODATA", 88: "ENOTSOCK", 93: "EPROTONOSUPPORT", 97: "EAFNOSUPPORT",
+  38: "ENOSYS", 61: "ENODATA", 88: "ENOTSOCK", 93: "EPROTONOSUPPORT", 95: "EOPNOTSUPP", 97: "EAFNOSUPPORT",
   104: "ECONNRESET", 105: "ENOBUFS", 110: "ETIMEDOUT", 111: "ECONNREFUSED", 125: "ECANCELED",
 };
 
