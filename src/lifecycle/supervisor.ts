@@ -18,6 +18,7 @@ import { Daemon, type DaemonOptions } from "../pipeline/fact-sources.ts";
 import { FatalError } from "../errors.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
+import type { XenstoreClient } from "../xenstore/client.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
 import { SriovDirectory } from "../collectors/network/sriov.ts";
 import { AGENT_FACTS } from "../facts/version.ts";
@@ -39,6 +40,8 @@ export interface Link {
   readonly client?: WatchingClient;
   /** Prefix for watch paths on a privileged connection (tests); empty on a guest connection. */
   readonly base?: string;
+  /** xenstore links: the full client, for the request handlers (src/requests/). */
+  readonly xenstore?: XenstoreClient;
   /** `cb` runs once when the link dies by itself (never after close()). */
   onLost(cb: (err: Error) => void): void;
   close(): void;
@@ -78,6 +81,8 @@ export interface SupervisorOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Longest wait for the batch in flight when stopping (default 1500 ms: exit within 2 s). */
   stopTimeoutMs?: number;
+  /** Request handlers served on each xenstore link (fsfreeze); `attach` runs once per new link. */
+  requests?: { attach(client: XenstoreClient, base: string): Promise<void> };
   /** Tests: passed to every Daemon (network namespace, receive buffer). */
   daemon?: Pick<DaemonOptions, "network" | "startNetwork">;
 }
@@ -278,6 +283,11 @@ export class Supervisor {
     this.target.set(link.target);
     link.onLost((err) => this.lost(link, err));
     if (link.client) this.watchSriov(new SriovDirectory(link.client, this.log.withTag("sriov")));
+    if (link.xenstore && this.opts.requests) {
+      this.opts.requests.attach(link.xenstore, link.base ?? "").catch((e: Error) => {
+        if (this.link === link) this.log.warn(`requests not served on ${link.name}: ${e.message}`);
+      });
+    }
     if (link.client) {
       registerWatchTriggers(link.client, (reason) => this.onWatchTrigger(link, reason), this.log.withTag("lifecycle"), link.base ?? "").then(
         (w) => {

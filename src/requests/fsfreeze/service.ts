@@ -62,6 +62,11 @@ export class FsfreezeService {
     return this.queue;
   }
 
+  /** A reply found in xenstore at start: a request with its id was answered by an earlier run. */
+  remember(reply: FsfreezeReply): void {
+    this.state.lastReply ??= reply;
+  }
+
   /** Replies written so far have been sent (tests, clean stop). */
   flushed(): Promise<void> {
     return this.published;
