@@ -75,6 +75,7 @@ export async function serveFsfreeze(client: FsfreezeClient, service: FsfreezeSer
       if (isXenstoreCode(e, "ENOENT")) return; // dom0 removed it after reading the reply
       throw e;
     }
+    if (text === "") return; // dom0 creates the node empty, sets its permissions, then writes it
     const parsed = parseRequest(text);
     const owner = ownerOf(perms);
     const id = parsed.ok ? parsed.request.id : parsed.id;

@@ -1,12 +1,17 @@
 // The fsfreeze state machine's table: every state × event, duplicates, timeouts.
 import { describe, expect, test } from "bun:test";
-import { afterFreeze, afterThaw, decide, type MachineEvent, type MachineState } from "../../../src/requests/fsfreeze/machine.ts";
-import type { FsfreezeRequest } from "../../../src/requests/fsfreeze/protocol.ts";
+import { afterFreeze, afterThaw, decide, type Action, type MachineEvent, type MachineState } from "../../../src/requests/fsfreeze/machine.ts";
+import type { FsfreezeReply, FsfreezeRequest } from "../../../src/requests/fsfreeze/protocol.ts";
 
 const LIMITS = { timeoutS: 10 };
 const freeze = (id: string, extra: Partial<FsfreezeRequest> = {}): MachineEvent => ({ type: "request", request: { id, op: "freeze", ...extra } });
 const thaw = (id: string): MachineEvent => ({ type: "request", request: { id, op: "thaw" } });
 const status = (id: string): MachineEvent => ({ type: "request", request: { id, op: "status" } });
+/** The reply of an action that must be one. */
+const replyOf = (a: Action): FsfreezeReply => {
+  if (a.do !== "reply") throw new Error(`expected a reply, got ${a.do}`);
+  return a.reply;
+};
 
 const THAWED: MachineState = {};
 const FROZEN: MachineState = {
@@ -53,7 +58,7 @@ describe("decide", () => {
   });
 
   test("an invalid request seen again is answered the same way", () => {
-    const reply = (decide(THAWED, { type: "invalid", id: "x", error: "bad" }, LIMITS) as { reply: never }).reply;
+    const reply = replyOf(decide(THAWED, { type: "invalid", id: "x", error: "bad" }, LIMITS));
     expect(decide({ lastReply: reply }, { type: "invalid", id: "x", error: "bad" }, LIMITS)).toEqual({ do: "reply", reply });
   });
 });
@@ -82,8 +87,7 @@ describe("afterFreeze / afterThaw", () => {
   test("an automatic thaw answers no request; the next thaw request learns it", () => {
     const { state, reply } = afterThaw(FROZEN, "timeout", undefined, [], 11000);
     expect(reply).toBeUndefined();
-    const next = decide(state, thaw("t9"), LIMITS) as { reply: Record<string, unknown> };
-    expect(next.reply).toMatchObject({ ok: true, thawedBy: "timeout", freezeId: "f1", frozenMs: 10000 });
+    expect(replyOf(decide(state, thaw("t9"), LIMITS))).toMatchObject({ ok: true, thawedBy: "timeout", freezeId: "f1", frozenMs: 10000 });
   });
 
   test("a mount that would not thaw is an error in the reply", () => {
