@@ -8,7 +8,6 @@
 // it can do without the agent: the check keeps a guest process from steering the agent, it does
 // not protect the guest from its own root.
 import type { Logger } from "../../log/logger.ts";
-import type { XenstoreOps } from "../../xenstore/client.ts";
 import { isXenstoreCode } from "../../xenstore/errors.ts";
 import type { FsfreezeService } from "./service.ts";
 import { FEATURE_KEY, FEATURE_KEY_FALLBACK, formatReply, parseReply, parseRequest, REPLY_KEY, REQUEST_KEY, STATE_KEY, type FreezeStateName, type FsfreezeReply } from "./protocol.ts";
@@ -20,7 +19,6 @@ export interface FsfreezeClient {
   rm(path: string): Promise<void>;
   getPerms(path: string): Promise<string[]>;
   watch(path: string, onEvent: (eventPath: string) => void): Promise<{ unwatch(): Promise<void> }>;
-  transaction<T>(body: (tx: XenstoreOps) => Promise<T>): Promise<T>;
   onConnectionLost(cb: (err: Error) => void): () => void;
 }
 
@@ -50,12 +48,13 @@ export async function serveFsfreeze(client: FsfreezeClient, service: FsfreezeSer
   const previous = await client.read(at(REPLY_KEY)).then(parseReply, () => undefined);
   if (previous) service.remember(previous);
 
+  // Two plain writes, not a transaction: the reply carries the state itself (dom0 reads only the
+  // reply), and oxenstored slows down a domain whose transactions conflict, which dom0 writing the
+  // next request while the guest answers would make them do.
   const publish = async (state: FreezeStateName, reply?: FsfreezeReply): Promise<void> => {
     if (closed) return;
-    await client.transaction(async (tx) => {
-      await tx.write(at(STATE_KEY), state);
-      if (reply) await tx.write(at(REPLY_KEY), formatReply(reply));
-    });
+    if (reply) await client.write(at(REPLY_KEY), formatReply(reply));
+    await client.write(at(STATE_KEY), state);
   };
 
   let reading = Promise.resolve();
