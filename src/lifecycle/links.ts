@@ -26,6 +26,7 @@ export function clientLink(client: XenstoreClient, base = ""): Link {
       watch: (p, cb) => client.watch(p, cb),
     },
     base,
+    xenstore: client,
     onLost: (cb) => void client.onConnectionLost(cb),
     close: () => client.close(),
   };
