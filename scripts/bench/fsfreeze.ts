@@ -5,7 +5,7 @@
 // FITHAW). The filesystem is a 512 MiB ext4 image on a loop device in a private mount namespace,
 // with a writer keeping dirty data in it (what FIFREEZE has to flush). Self-contained: the runner
 // (run.ts) calls benchFsfreeze(); `bun scripts/bench/fsfreeze.ts [AGENT_BINARY]` runs it alone.
-import { mkdirSync, mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sendFsfreeze } from "../../src/host/fsfreeze.ts";
@@ -55,7 +55,8 @@ export async function benchFsfreeze(agent: string[], cycles = 20): Promise<Fsfre
     }
     const marker = mkdtempSync("/dev/shm/xga-bench-fsfreeze-");
     cleanup.dir(marker);
-    const proc = spawn(inNs([...agent, "run", "-s", "--fsfreeze", "--fsfreeze-timeout", "60", "--no-vcpu-hotplug", "--no-raise-freeze-timeout",
+    writeFileSync(join(dir, "config.toml"), "[requests]\nfsfreeze = true\n");
+    const proc = spawn(inNs([...agent, "run", "-s", "--config", join(dir, "config.toml"), "--fsfreeze-timeout", "60", "--no-vcpu-hotplug", "--no-raise-freeze-timeout",
       "--fsfreeze-marker", join(marker, "fsfreeze.json"), "--fsfreeze-hooks", join(dir, "no-hooks")]), { XENSTORED_PATH: xs.guestSocketPath });
     for (let i = 0; (await dom0.read(`/local/domain/${xs.domid}/${FEATURE_KEY_FALLBACK}`).catch(() => "")) !== "1"; i++) {
       if (proc.exitCode !== null || i > 600) throw new Error(`the agent did not advertise fsfreeze (exit ${proc.exitCode})`);

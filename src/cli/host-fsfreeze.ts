@@ -10,7 +10,8 @@
 import type { CommandDef } from "citty";
 import { HostRoot } from "../collectors/host-root.ts";
 import { EXIT_FAILURE, FatalError, UsageError } from "../errors.ts";
-import { resolveDomain, sendFsfreeze, FsfreezeUnavailable, type HostClient } from "../host/fsfreeze.ts";
+import { HostRequestError, resolveDomain, type HostClient } from "../host/domain.ts";
+import { sendFsfreeze } from "../host/fsfreeze.ts";
 import type { FsfreezeReply, FsfreezeRequest } from "../requests/fsfreeze/protocol.ts";
 import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
 
@@ -126,7 +127,7 @@ export async function hostFsfreezeMain(raw: string[]): Promise<number> {
     }
     return thawed.ok ? status : status || EXIT_FAILURE;
   } catch (e) {
-    if (e instanceof FsfreezeUnavailable) throw new FatalError(e.message);
+    if (e instanceof HostRequestError) throw new FatalError(e.message);
     throw e;
   } finally {
     client.close();

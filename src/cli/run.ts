@@ -17,6 +17,7 @@ import { LogHold } from "../log/hold.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import { FsfreezeAgent, thawLeftovers } from "../requests/fsfreeze/agent.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
+import { RequestsHook } from "../requests/hook.ts";
 import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notify.ts";
 import { pageOutExecutable } from "../../native/executable-pages.ts";
 import { fdWatchBackend } from "../../native/fd-watch.ts";
@@ -55,9 +56,9 @@ export async function runMain(rawArgs: string[]): Promise<number> {
   const leftovers = thawLeftovers(loaded.config, new HostRoot(loaded.config.root));
   const log = new ReloadableLogger(makeLogger(loaded.config));
   for (const line of leftovers) log.warn(line);
-  const fsfreeze = loaded.config.fsfreeze && loaded.config.publisher === "xenstore"
-    ? new FsfreezeAgent({ config: loaded.config, root: new HostRoot(loaded.config.root), log, logHold })
-    : undefined;
+  // Built whatever the policy says: with [requests] fsfreeze off its requests are answered with an
+  // error by the channel, and nothing is ever frozen.
+  const fsfreeze = new FsfreezeAgent({ config: loaded.config, root: new HostRoot(loaded.config.root), log, logHold });
 
   let notifier: Notifier | undefined;
   try {
@@ -76,7 +77,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
     afterFullPublish: () => settle(log),
-    ...(fsfreeze ? { requests: { attach: (client, base) => fsfreeze.attach(client, base) } } : {}),
+    requests: new RequestsHook({ log, types: (_loaded, _log, client, base) => [fsfreeze.requestType(client, base)], onLost: () => fsfreeze.lost() }),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.
@@ -94,13 +95,13 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     const watchers = fdWatchBackend();
     if (watchers.backend === "worker") log.info(`waiting on the xenbus device and timers in a Worker (about 2 MB more memory): ${watchers.why}`);
   } catch (e) {
-    await fsfreeze?.stop("stop");
+    await fsfreeze.stop("stop");
     await supervisor.stop();
     throw e instanceof FatalError ? e : new FatalError((e as Error).message);
   }
   const signal = await stopSignal;
   // Thawed first: nothing below may wait on a frozen filesystem (the log line included).
-  await fsfreeze?.stop(signal === "SIGINT" ? "SIGINT" : "SIGTERM");
+  await fsfreeze.stop(signal === "SIGINT" ? "SIGINT" : "SIGTERM");
   log.info(`${signal}: stopping`);
   await supervisor.stop();
   return 0;

@@ -23,7 +23,6 @@ export interface AgentConfig {
   volumesInterval: number;
   vcpuHotplug: boolean;
   raiseFreezeTimeout: boolean;
-  fsfreeze: boolean;
   fsfreezeTimeout: number;
   fsfreezeHooks: string;
   fsfreezeHookTimeout: number;
@@ -82,8 +81,6 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "Bring hot-added vCPUs online and advertise control/feature-vcpu-hotplug" },
   { key: "raiseFreezeTimeout", flag: "raise-freeze-timeout", kind: "boolean", default: true,
     description: "Raise /sys/power/pm_freeze_timeout from the kernel default 20000 to 300000 ms at start (migrating a loaded guest)" },
-  { key: "fsfreeze", flag: "fsfreeze", kind: "boolean", default: false,
-    description: "Serve fsfreeze requests from dom0 (freeze the filesystems for a consistent snapshot; needs CAP_SYS_ADMIN)" },
   { key: "fsfreezeTimeout", flag: "fsfreeze-timeout", kind: "number", default: 10, min: 1, max: 60, valueHint: "<seconds>",
     description: "Longest freeze: the filesystems are thawed after this long even if dom0 never asks (a request may ask for less)" },
   { key: "fsfreezeHooks", flag: "fsfreeze-hooks", kind: "string", default: "/etc/xen-guest-agent/fsfreeze-hook.d", valueHint: "<dir>",

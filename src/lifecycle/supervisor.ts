@@ -19,6 +19,7 @@ import { FatalError } from "../errors.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import type { XenstoreClient } from "../xenstore/client.ts";
+import type { RequestsHook } from "../requests/hook.ts";
 import type { PublishResult, PublishTarget } from "../publish/publisher.ts";
 import { SriovDirectory } from "../collectors/network/sriov.ts";
 import { AGENT_FACTS } from "../facts/version.ts";
@@ -81,8 +82,8 @@ export interface SupervisorOptions {
   backoff?: { initialMs: number; maxMs: number };
   /** Longest wait for the batch in flight when stopping (default 1500 ms: exit within 2 s). */
   stopTimeoutMs?: number;
-  /** Request handlers served on each xenstore link (fsfreeze); `attach` runs once per new link. */
-  requests?: { attach(client: XenstoreClient, base: string): Promise<void> };
+  /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
+  requests?: RequestsHook;
   /** Tests: passed to every Daemon (network namespace, receive buffer). */
   daemon?: Pick<DaemonOptions, "network" | "startNetwork">;
 }
@@ -250,6 +251,8 @@ export class Supervisor {
       clearTimeout(timer);
       if (!finished) this.log.warn(`the publish in flight did not finish within ${timeout} ms; stopping anyway`);
     }
+    // host requests: the feature keys go while the link is still open (dom0 sees the agent leave).
+    await withTimeout(this.opts.requests?.withdraw(), this.opts.stopTimeoutMs ?? 1500);
     this.link?.close();
     this.link = undefined;
     this.target.set(undefined);
@@ -282,12 +285,8 @@ export class Supervisor {
     this.link = link;
     this.target.set(link.target);
     link.onLost((err) => this.lost(link, err));
+    if (link.xenstore) this.opts.requests?.attach(link.xenstore, link.base ?? "", this.loaded); // host requests
     if (link.client) this.watchSriov(new SriovDirectory(link.client, this.log.withTag("sriov")));
-    if (link.xenstore && this.opts.requests) {
-      this.opts.requests.attach(link.xenstore, link.base ?? "").catch((e: Error) => {
-        if (this.link === link) this.log.warn(`requests not served on ${link.name}: ${e.message}`);
-      });
-    }
     if (link.client) {
       registerWatchTriggers(link.client, (reason) => this.onWatchTrigger(link, reason), this.log.withTag("lifecycle"), link.base ?? "").then(
         (w) => {
@@ -379,6 +378,7 @@ export class Supervisor {
     if (link !== this.link || this.stopping) return;
     this.link = undefined;
     this.watchTriggers = undefined; // gone with the connection
+    this.opts.requests?.lost(); // host requests: the channel's watches died with the link
     this.target.set(undefined);
     link.close();
     this._state = "reconnecting";
@@ -477,6 +477,7 @@ export class Supervisor {
     daemon.agent.republishAll();
     daemon.resync();
     void daemon.agent.idle().then(() => {
+      this.opts.requests?.republished(); // host requests: advertise again, handle what came meanwhile
       this.settleLater();
       this.events.republished?.(reasons);
     });
@@ -496,6 +497,7 @@ export class Supervisor {
     this.opts.notifier?.notify(`RELOADING=1\nMONOTONIC_USEC=${monotonicUsec()}`);
     const before = this.config;
     this.loaded = next;
+    this.opts.requests?.reloaded(next); // host requests: the new [requests] policy
     const after = next.config;
     if (this.opts.makeLogger && (before.loglevel !== after.loglevel || before.stderr !== after.stderr)) {
       this.log.replace(this.opts.makeLogger(after));
@@ -544,6 +546,14 @@ export class Supervisor {
     this.events.reloaded?.(true);
     return true;
   }
+}
+
+/** Waits for `p` at most `ms` (a stop must not hang on a dead link). */
+async function withTimeout(p: Promise<void> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** Directories the toolstack creates for the guest: never removed, even when the agent left nothing in them. */

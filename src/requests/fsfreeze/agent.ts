@@ -8,9 +8,10 @@ import type { Logger } from "../../log/logger.ts";
 import { freezeFilesystem, thawFilesystem } from "../../../native/fsfreeze.ts";
 import { DirectoryHooks } from "./hooks.ts";
 import { FileMarker } from "./marker.ts";
-import type { FreezeStateName, FsfreezeReply, ThawCause } from "./protocol.ts";
+import { STATE_KEY, type FreezeStateName, type ThawCause } from "./protocol.ts";
+import { fsfreezeType } from "./request-type.ts";
 import { FsfreezeService, recoverAfterCrash, type Filesystems } from "./service.ts";
-import { serveFsfreeze, type FsfreezeChannel, type FsfreezeClient } from "./xenstore.ts";
+import type { RequestClient, RequestType } from "../types.ts";
 
 export const KERNEL_FILESYSTEMS: Filesystems = { freeze: freezeFilesystem, thaw: thawFilesystem };
 
@@ -32,7 +33,8 @@ export interface FsfreezeAgentOptions {
 
 export class FsfreezeAgent {
   readonly service: FsfreezeService;
-  private channel: FsfreezeChannel | undefined;
+  /** Where state changes outside requests go: the current link. */
+  private link: { client: RequestClient; base: string } | undefined;
   private readonly log: Logger;
 
   constructor(opts: FsfreezeAgentOptions) {
@@ -49,24 +51,37 @@ export class FsfreezeAgent {
       volumes: () => collectVolumesOnce(root, this.log),
       realPath: (mp) => root.path(mp),
       now: () => performance.now(),
-      publish: (state: FreezeStateName, reply?: FsfreezeReply) => this.channel?.publish(state, reply) ?? Promise.resolve(),
+      publish: (state: FreezeStateName) => this.writeState(state),
     });
   }
 
-  /** Serves the keys on a new connection (after a reconnect too). */
-  async attach(client: FsfreezeClient, base = ""): Promise<void> {
-    const previous = this.channel;
-    this.channel = undefined;
-    await previous?.close();
-    this.channel = await serveFsfreeze(client, this.service, this.log, base);
+  /** The request type for the channel on a new link (RequestsHook's `types`, once per link). */
+  requestType(client: RequestClient, base: string): RequestType {
+    this.link = { client, base };
+    // What a run that died while frozen left in data/fsfreeze/state is corrected at once.
+    void this.writeState(this.service.stateName()).catch((e: Error) => this.log.debug(`fsfreeze state not written: ${e.message}`));
+    return fsfreezeType(this.service);
   }
 
-  /** Thaws what is frozen, then withdraws the feature. */
+  /**
+   * The link is gone (RequestsHook's `onLost`): no thaw request could arrive any more, so what is
+   * frozen is thawed now rather than at the automatic thaw.
+   */
+  lost(): void {
+    this.link = undefined;
+    void this.service.handle({ type: "shutdown", cause: "xenstore-lost" });
+  }
+
+  /** SIGTERM, SIGINT, a failed start: thaws what is frozen; no request is carried out after it. */
   async stop(cause: ThawCause): Promise<void> {
     await this.service.stop(cause);
     await this.service.flushed();
-    await this.channel?.close();
-    this.channel = undefined;
+  }
+
+  private async writeState(state: FreezeStateName): Promise<void> {
+    const link = this.link;
+    if (!link) return;
+    await link.client.write(link.base ? `${link.base}/${STATE_KEY}` : STATE_KEY, state);
   }
 }
 

@@ -70,11 +70,16 @@ function base(s: MachineState, id: string, op: FsfreezeReply["op"]): FsfreezeRep
   };
 }
 
+/** The answer to a request that is not carried out (malformed, denied by the policy, forged). */
+export function refusal(s: MachineState, id: string, error: string): FsfreezeReply {
+  return { ...base(s, id, "invalid"), ok: false, error };
+}
+
 export function decide(s: MachineState, e: MachineEvent, limits: Limits): Action {
   switch (e.type) {
     case "invalid":
       if (s.lastReply && e.id !== "" && s.lastReply.id === e.id) return { do: "reply", reply: s.lastReply };
-      return { do: "reply", reply: { ...base(s, e.id, "invalid"), ok: false, error: e.error } };
+      return { do: "reply", reply: refusal(s, e.id, e.error) };
     case "timeout":
     case "shutdown":
       return s.frozen ? { do: "thaw", cause: e.type === "timeout" ? "timeout" : e.cause } : { do: "nothing" };

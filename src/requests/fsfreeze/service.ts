@@ -2,7 +2,8 @@
 // freeze and thaw themselves are synchronous ioctls, so nothing else runs while filesystems are
 // half frozen. While frozen:
 // - log lines are held in memory (LogHold) and written after the thaw;
-// - replies go to xenstore only (never awaited here: a hung xenstore must not delay a thaw);
+// - replies go back to the request channel, state changes of its own (freezing, an automatic
+//   thaw) to xenstore, never awaited here: a hung xenstore must not delay a thaw;
 // - the automatic thaw is a timer armed as the last filesystem is frozen;
 // - the marker (marker.ts, on a tmpfs) lists what the agent froze, for a start after a crash.
 import type { MountEntry } from "../../collectors/volumes/mountinfo.ts";
@@ -10,7 +11,7 @@ import type { VolumeFacts } from "../../facts/facts.ts";
 import type { Logger } from "../../log/logger.ts";
 import type { FreezeOutcome as IoctlOutcome } from "../../../native/fsfreeze.ts";
 import type { HookRunner } from "./hooks.ts";
-import { afterFreeze, afterThaw, decide, stateName, type FreezeOutcome, type FrozenMount, type Limits, type MachineEvent, type MachineState } from "./machine.ts";
+import { afterFreeze, afterThaw, decide, refusal, stateName, type FreezeOutcome, type FrozenMount, type Limits, type MachineEvent, type MachineState } from "./machine.ts";
 import type { MarkerStore } from "./marker.ts";
 import type { FreezeStateName, FsfreezeReply, FsfreezeRequest, ThawCause } from "./protocol.ts";
 import { selectTargets } from "./targets.ts";
@@ -36,8 +37,8 @@ export interface FsfreezeServiceOptions {
   realPath(mountPoint: string): string;
   /** Monotonic milliseconds. */
   now(): number;
-  /** Writes the state and, when there is one, the reply (the request channel). */
-  publish(state: FreezeStateName, reply?: FsfreezeReply): Promise<void>;
+  /** Writes the state when it changed outside a request (freezing, an automatic thaw). */
+  publish(state: FreezeStateName): Promise<void>;
 }
 
 const errorCode = (e: unknown): string | undefined => (e as { code?: string }).code;
@@ -55,19 +56,18 @@ export class FsfreezeService {
     return this.state;
   }
 
-  /** Handles a request or event after those before it. Never rejects. */
-  handle(event: MachineEvent): Promise<void> {
-    if (this.stopping) return this.queue;
-    this.queue = this.queue.then(() => this.step(event)).catch((e: Error) => this.opts.log.error(`fsfreeze: ${e.message}`));
-    return this.queue;
+  /**
+   * Handles a request or event after those before it; resolves with the reply to write for a
+   * request (undefined for events, and once stopping). Never rejects.
+   */
+  handle(event: MachineEvent): Promise<FsfreezeReply | undefined> {
+    if (this.stopping) return this.queue.then(() => undefined);
+    const result = this.queue.then(() => this.step(event));
+    this.queue = result.then(() => {}, (e: Error) => this.opts.log.error(`fsfreeze: ${e.message}`));
+    return result.catch(() => undefined);
   }
 
-  /** A reply found in xenstore at start: a request with its id was answered by an earlier run. */
-  remember(reply: FsfreezeReply): void {
-    this.state.lastReply ??= reply;
-  }
-
-  /** Replies written so far have been sent (tests, clean stop). */
+  /** State changes written so far have been sent (tests, clean stop). */
   flushed(): Promise<void> {
     return this.published;
   }
@@ -78,25 +78,23 @@ export class FsfreezeService {
    */
   async stop(cause: ThawCause): Promise<void> {
     if (!this.stopping) {
-      this.queue = this.queue.then(() => this.step({ type: "shutdown", cause }));
+      this.queue = this.queue.then(() => this.step({ type: "shutdown", cause })).then(() => {});
       this.stopping = true;
     }
     await this.queue.catch(() => {});
     clearTimeout(this.timer);
   }
 
-  private async step(event: MachineEvent): Promise<void> {
+  private async step(event: MachineEvent): Promise<FsfreezeReply | undefined> {
     const action = decide(this.state, event, this.opts.limits);
     switch (action.do) {
       case "nothing":
-        return;
+        return undefined;
       case "reply":
         if (action.reply !== this.state.lastReply) this.state = { ...this.state, lastReply: action.reply };
-        this.send(action.reply);
-        return;
+        return action.reply;
       case "thaw":
-        this.thaw(action.cause, action.request);
-        return;
+        return this.thaw(action.cause, action.request);
       case "freeze": {
         this.sendState("freezing");
         const out = await this.freeze(action.request);
@@ -104,10 +102,11 @@ export class FsfreezeService {
         this.state = state;
         if (state.frozen) {
           this.timer = setTimeout(() => void this.handle({ type: "timeout" }), action.timeoutS * 1000);
+          this.opts.log.info(`froze ${reply.mounts.join(", ")} for request ${reply.id} (automatic thaw in ${action.timeoutS} s)`);
+        } else {
+          this.sendState("thawed");
         }
-        this.send(reply);
-        if (out.ok) this.opts.log.info(`froze ${reply.mounts.join(", ")} for request ${reply.id} (automatic thaw in ${action.timeoutS} s)`);
-        else this.opts.log.warn(`freeze request ${reply.id} failed: ${reply.error}`);
+        return reply;
       }
     }
   }
@@ -182,10 +181,10 @@ export class FsfreezeService {
     return { ok: true, mounts: frozen, skipped, hooks: hooks.succeeded, at: o.now() };
   }
 
-  /** FITHAW in reverse order, marker gone, logs released; then the reply and the thaw hooks. */
-  private thaw(cause: ThawCause, request: FsfreezeRequest | undefined): void {
+  /** FITHAW in reverse order, marker gone, logs released; then the thaw hooks (in the background). */
+  private thaw(cause: ThawCause, request: FsfreezeRequest | undefined): FsfreezeReply | undefined {
     const frozen = this.state.frozen;
-    if (!frozen) return;
+    if (!frozen) return undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     const failures = this.thawMounts(frozen.mounts);
@@ -193,12 +192,12 @@ export class FsfreezeService {
     this.state = state;
     if (failures.length === 0) this.opts.marker.remove();
     this.opts.logHold.release();
-    if (reply) this.send(reply);
-    else this.sendState("thawed");
+    if (!reply) this.sendState("thawed");
     const how = cause === "request" ? `for request ${request?.id}` : `(${cause})`;
     this.opts.log.info(`thawed ${frozen.mounts.map((m) => m.mountPoint).join(", ")} ${how} after ${state.last?.frozenMs} ms frozen`);
     for (const f of failures) this.opts.log.error(`fsfreeze: would not thaw ${f}`);
     void this.thawHooks(frozen.hooks);
+    return reply;
   }
 
   /** Thaws in reverse order; returns the mounts that would not thaw, with why. */
@@ -220,23 +219,20 @@ export class FsfreezeService {
     for (const f of run.failures) this.opts.log.warn(`thaw hook ${f.hook}: ${f.message}`);
   }
 
-  private send(reply: FsfreezeReply): void {
-    this.enqueuePublish(reply.state, reply);
-  }
-
   private sendState(state: FreezeStateName): void {
-    this.enqueuePublish(state);
-  }
-
-  private enqueuePublish(state: FreezeStateName, reply?: FsfreezeReply): void {
     this.published = this.published
-      .then(() => this.opts.publish(state, reply))
-      .catch((e: Error) => this.opts.log.warn(`fsfreeze: answer not written: ${e.message}`));
+      .then(() => this.opts.publish(state))
+      .catch((e: Error) => this.opts.log.warn(`fsfreeze: state ${state} not written: ${e.message}`));
   }
 
   /** The state name now, for the first publish of a new connection. */
   stateName(): FreezeStateName {
     return stateName(this.state);
+  }
+
+  /** The answer to a request the channel did not let through (malformed, denied, forged). */
+  refuse(id: string, error: string): FsfreezeReply {
+    return refusal(this.state, id, error);
   }
 }
 

@@ -1,6 +1,6 @@
 // fsfreeze on real filesystems: a loop-mounted ext4 and xfs image in a private mount namespace
 // (held open by a `sleep` so a killed agent does not take the mounts with it), the agent process
-// (`bun src/main.ts run --fsfreeze`) on a guest ring of the real C xenstored, and the test playing
+// (`bun src/main.ts run` with `[requests] fsfreeze = true`) on a guest ring of the real C xenstored, and the test playing
 // dom0 with src/host/fsfreeze.ts. A write from another process in the namespace must block while
 // frozen (checked with a bounded wait) and finish after the thaw.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
@@ -88,7 +88,9 @@ describe.skipIf(skip !== undefined)("fsfreeze on loop-mounted ext4 and xfs", () 
   /** The agent in the namespace, serving fsfreeze on the guest ring; resolves once advertised. */
   async function startAgent(extra: string[] = []) {
     await dom0.rm(`/local/domain/${xs.domid}/${FEATURE_KEY_FALLBACK}`).catch(() => {});
-    const proc = Bun.spawn(inNs([BUN, MAIN, "run", "-s", "-l", "debug", "--fsfreeze", "--no-vcpu-hotplug", "--no-raise-freeze-timeout",
+    const config = join(dir, "config.toml");
+    writeFileSync(config, "[requests]\nfsfreeze = true\n");
+    const proc = Bun.spawn(inNs([BUN, MAIN, "run", "-s", "-l", "debug", "--config", config, "--no-vcpu-hotplug", "--no-raise-freeze-timeout",
       "--fsfreeze-marker", join(dir, "run", "fsfreeze.json"), "--fsfreeze-hooks", join(dir, "no-hooks"), ...extra]), {
       stdin: "ignore", stdout: "ignore", stderr: "pipe",
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", NO_COLOR: "1", XENSTORED_PATH: xs.guestSocketPath },

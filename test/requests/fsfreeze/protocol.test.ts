@@ -5,7 +5,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseMountLine } from "../../../src/collectors/volumes/mountinfo.ts";
 import { DirectoryHooks, listHooks } from "../../../src/requests/fsfreeze/hooks.ts";
-import { ownerOf } from "../../../src/requests/fsfreeze/xenstore.ts";
 import { formatRequest, parseRequest } from "../../../src/requests/fsfreeze/protocol.ts";
 import { selectTargets } from "../../../src/requests/fsfreeze/targets.ts";
 
@@ -45,12 +44,6 @@ describe("parseRequest", () => {
   test("formatRequest round-trips", () => {
     const req = { id: "q", op: "freeze" as const, timeout: 3, mounts: ["/a b"] };
     expect(parseRequest(formatRequest(req))).toEqual({ ok: true, request: req });
-  });
-
-  test("ownerOf reads the first permission", () => {
-    expect(ownerOf(["n0", "r5"])).toBe(0);
-    expect(ownerOf(["b5"])).toBe(5);
-    expect(ownerOf([])).toBeUndefined();
   });
 });
 

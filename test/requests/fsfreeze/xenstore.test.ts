@@ -1,5 +1,5 @@
-// The fsfreeze keys on the real C xenstored and oxenstored: the agent's side (FsfreezeAgent on a
-// guest ring, ioctls faked) against the dom0 side (src/host/fsfreeze.ts on the privileged socket),
+// The fsfreeze keys on the real xenstored: the agent's side (the fsfreeze request type in the
+// request channel on a guest ring, ioctls faked) against the dom0 side (src/host/fsfreeze.ts),
 // under libxl's permissions (control/ read-only to the guest) and XAPI's (control/ the guest's).
 // C xenstored only for now: on oxenstored through the shim's guest bridge, about one run in four
 // had the guest's ring stop answering (a READ with no reply for 5 s) in the first test after the
@@ -10,7 +10,10 @@ import { join } from "node:path";
 import { HostRoot } from "../../../src/collectors/host-root.ts";
 import { resolveConfig } from "../../../src/config/options.ts";
 import { silentLogger } from "../../../src/log/logger.ts";
-import { checkServed, sendFsfreeze, FsfreezeUnavailable } from "../../../src/host/fsfreeze.ts";
+import { HostRequestError } from "../../../src/host/domain.ts";
+import { checkServed, sendFsfreeze } from "../../../src/host/fsfreeze.ts";
+import { RequestChannel } from "../../../src/requests/channel.ts";
+import { resolvePolicy } from "../../../src/requests/policy.ts";
 import { FsfreezeAgent } from "../../../src/requests/fsfreeze/agent.ts";
 import { FEATURE_KEY, FEATURE_KEY_FALLBACK, REPLY_KEY, REQUEST_KEY, STATE_KEY, parseReply } from "../../../src/requests/fsfreeze/protocol.ts";
 import type { Filesystems } from "../../../src/requests/fsfreeze/service.ts";
@@ -41,25 +44,25 @@ for (const kind of ["c"] as DaemonKind[]) {
 
     const home = () => `/local/domain/${xs.domid}`;
     /** An agent with faked ioctls on the guest ring; `calls` records them. */
-    async function serve() {
+    async function serve(allowed = true) {
       const calls: string[] = [];
       const fs: Filesystems = {
         freeze: (p) => (calls.push(`freeze ${p}`), "done"),
         thaw: (p) => (calls.push(`thaw ${p}`), "done"),
       };
-      const { config } = resolveConfig({ cli: { fsfreeze: true, "fsfreeze-marker": join(dir, "marker.json"), "fsfreeze-hooks": join(dir, "none") } });
+      const { config } = resolveConfig({ cli: { "fsfreeze-marker": join(dir, "marker.json"), "fsfreeze-hooks": join(dir, "none") } });
       const agent = new FsfreezeAgent({ config, root: new HostRoot("/"), log: silentLogger, logHold: { hold() {}, release() {} }, fs });
       const guest = await connectGuestWhenReady(xs.guestSocketPath, (p) => new XenstoreClient(new SocketTransport(p), { timeoutMs: 5000, maxInFlight: DEVICE_MAX_IN_FLIGHT }));
-      await agent.attach(guest);
-      return { agent, guest, calls, close: async () => (await agent.stop("stop"), guest.close()) };
+      const channel = new RequestChannel({ client: guest, types: [agent.requestType(guest, "")], policy: resolvePolicy({ fsfreeze: allowed }), log: silentLogger });
+      await channel.start();
+      return { agent, guest, calls, close: async () => (await agent.stop("stop"), await channel.withdraw(), guest.close()) };
     }
 
     test("libxl permissions: advertised in data/, a freeze and a thaw round trip, withdrawn at stop", async () => {
-      await expect(checkServed(dom0, xs.domid)).rejects.toThrow(FsfreezeUnavailable);
+      await expect(checkServed(dom0, xs.domid)).rejects.toThrow(HostRequestError);
       const a = await serve();
       try {
         expect(await dom0.read(`${home()}/${FEATURE_KEY_FALLBACK}`)).toBe("1");
-        expect(await dom0.read(`${home()}/${STATE_KEY}`)).toBe("thawed");
         const frozen = await sendFsfreeze(dom0, xs.domid, { op: "freeze", mounts: ["/"] }, 5000);
         expect(frozen).toMatchObject({ ok: true, state: "frozen", mounts: ["/"] });
         expect(await dom0.read(`${home()}/${STATE_KEY}`)).toBe("frozen");
@@ -105,13 +108,34 @@ for (const kind of ["c"] as DaemonKind[]) {
           await Bun.sleep(20);
           reply = parseReply(await dom0.read(`${home()}/${REPLY_KEY}`).catch(() => ""));
         }
-        expect(reply).toMatchObject({ id: "forged", ok: false, error: expect.stringContaining(`owned by domain ${xs.domid}, not dom0`) });
+        expect(reply).toMatchObject({ id: "forged", ok: false, error: expect.stringContaining("is owned by this guest, not dom0") });
         expect(a.calls).toEqual([]);
         // dom0's own request through the same guest-owned directory works.
         expect(await sendFsfreeze(dom0, xs.domid, { op: "status" }, 5000)).toMatchObject({ ok: true, state: "thawed" });
       } finally {
         await a.close();
         await dom0.setPerms(`${home()}/control`, ["n0", `r${xs.domid}`]);
+      }
+    });
+
+    test("[requests] fsfreeze off: not advertised, a request is answered with the reason, nothing frozen", async () => {
+      const a = await serve(false);
+      try {
+        await expect(checkServed(dom0, xs.domid)).rejects.toThrow("[requests] fsfreeze = false");
+        await dom0.write(`${home()}/${REQUEST_KEY}`, "");
+        await dom0.setPerms(`${home()}/${REQUEST_KEY}`, ["n0", `r${xs.domid}`]);
+        await dom0.write(`${home()}/${REQUEST_KEY}`, JSON.stringify({ id: "off-1", op: "freeze" }));
+        const deadline = Date.now() + 5000;
+        let reply = parseReply(await dom0.read(`${home()}/${REPLY_KEY}`).catch(() => ""));
+        while (reply?.id !== "off-1" && Date.now() < deadline) {
+          await Bun.sleep(20);
+          reply = parseReply(await dom0.read(`${home()}/${REPLY_KEY}`).catch(() => ""));
+        }
+        expect(reply).toMatchObject({ id: "off-1", ok: false, state: "thawed", error: expect.stringContaining("disabled in this guest's configuration") });
+        expect(a.calls).toEqual([]);
+      } finally {
+        await dom0.rm(`${home()}/${REQUEST_KEY}`).catch(() => {});
+        await a.close();
       }
     });
 
