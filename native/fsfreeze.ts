@@ -10,12 +10,10 @@
 // fs/super.c freeze_super/thaw_super): EBUSY from FIFREEZE (frozen already: the same filesystem
 // reached through a second mount point or a btrfs subvolume, or frozen by someone else), EINVAL
 // from FITHAW (not frozen).
-import { check, cstr, errno, libc, O_CLOEXEC, O_RDONLY, SystemError } from "./libc.ts";
+import { check, cstr, errno, Errno, libc, O_CLOEXEC, O_RDONLY, SystemError } from "./libc.ts";
 
 const FIFREEZE = 0xc0045877;
 const FITHAW = 0xc0045878;
-const EBUSY = 16;
-const EINVAL = 22;
 
 /** `done`: this call changed the state; `already`: the filesystem was in that state before. */
 export type FreezeOutcome = "done" | "already";
@@ -36,10 +34,10 @@ function fsIoctl(path: string, request: number, name: string, alreadyErrno: numb
 
 /** Freezes the filesystem mounted at `path`. Throws SystemError (EPERM, EOPNOTSUPP…). */
 export function freezeFilesystem(path: string): FreezeOutcome {
-  return fsIoctl(path, FIFREEZE, "FIFREEZE", EBUSY);
+  return fsIoctl(path, FIFREEZE, "FIFREEZE", Errno.EBUSY);
 }
 
 /** Thaws the filesystem mounted at `path`. Throws SystemError. */
 export function thawFilesystem(path: string): FreezeOutcome {
-  return fsIoctl(path, FITHAW, "FITHAW", EINVAL);
+  return fsIoctl(path, FITHAW, "FITHAW", Errno.EINVAL);
 }

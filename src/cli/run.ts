@@ -18,10 +18,10 @@ import { HostRoot } from "../collectors/host-root.ts";
 import { FsfreezeAgent, thawLeftovers } from "../requests/fsfreeze/agent.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
 import { RequestsHook } from "../requests/hook.ts";
-import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notify.ts";
-import { pageOutExecutable } from "../../native/executable-pages.ts";
-import { fdWatchBackend } from "../../native/fd-watch.ts";
-import { watchClockJumps } from "../../native/timerfd.ts";
+import { openNotifier, watchdogUsec, type Notifier } from "../../native/index.ts";
+import { pageOutExecutable } from "../../native/index.ts";
+import { fdWatchBackend } from "../../native/index.ts";
+import { watchClockJumps } from "../../native/index.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
 export const runDef = ({

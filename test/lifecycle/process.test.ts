@@ -4,7 +4,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { TreeBuilder } from "../../src/schema/index.ts";
 import { collectStaticFacts } from "../../src/collectors/static.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import { HostRoot } from "../../src/collectors/host-root.ts";

@@ -5,7 +5,7 @@ import type { HostRoot } from "../../collectors/host-root.ts";
 import { collectVolumesOnce, mountinfoPath } from "../../collectors/volumes/collector.ts";
 import { parseMountinfo } from "../../collectors/volumes/mountinfo.ts";
 import type { Logger } from "../../log/logger.ts";
-import { freezeFilesystem, thawFilesystem } from "../../../native/fsfreeze.ts";
+import { freezeFilesystem, thawFilesystem } from "../../../native/index.ts";
 import { DirectoryHooks } from "./hooks.ts";
 import { FileMarker } from "./marker.ts";
 import { STATE_KEY, type FreezeStateName, type ThawCause } from "./protocol.ts";

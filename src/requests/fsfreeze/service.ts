@@ -9,7 +9,7 @@
 import type { MountEntry } from "../../collectors/volumes/mountinfo.ts";
 import type { VolumeFacts } from "../../facts/facts.ts";
 import type { Logger } from "../../log/logger.ts";
-import type { FreezeOutcome as IoctlOutcome } from "../../../native/fsfreeze.ts";
+import type { FreezeOutcome as IoctlOutcome } from "../../../native/index.ts";
 import type { HookRunner } from "./hooks.ts";
 import { afterFreeze, afterThaw, decide, refusal, stateName, type FreezeOutcome, type FrozenMount, type Limits, type MachineEvent, type MachineState } from "./machine.ts";
 import type { MarkerStore } from "./marker.ts";
