@@ -18,8 +18,7 @@
 // Forgery: a root process in the guest can write data/<name>/reply itself, so a reply proves that
 // something in the guest with xenbus access answered, not that it was this agent. That is all a
 // liveness probe can promise; nothing here changes the guest.
-import type { XenstoreOps } from "../xenstore/client.ts";
-import { isXenstoreCode } from "../xenstore/errors.ts";
+import { readIfPresent } from "../xenstore/errors.ts";
 import type { Outcome, PendingRequest, RequestType } from "./types.ts";
 
 export interface QueryPaths {
@@ -64,14 +63,6 @@ export function parseQueryReply(text: string): QueryReply | undefined {
   }
 }
 
-async function readOr(tx: XenstoreOps, path: string): Promise<string | undefined> {
-  try {
-    return await tx.read(path);
-  } catch (e) {
-    if (isXenstoreCode(e, "ENOENT")) return undefined;
-    throw e;
-  }
-}
 
 /** A query type: `answer` computes the reply's fields (the version, the served types). */
 export function queryType(name: string, answer: () => Record<string, unknown>): RequestType<{ id: string }> {
@@ -83,10 +74,10 @@ export function queryType(name: string, answer: () => Record<string, unknown>): 
     watch: [paths.request],
     writers: "dom0",
     async pending(tx): Promise<PendingRequest<{ id: string }>[]> {
-      const text = await readOr(tx, paths.request);
+      const text = await readIfPresent(tx, paths.request);
       if (text === undefined || text === "") return []; // dom0 creates it empty, then sets its permissions
       const parsed = parseQueryRequest(text);
-      const previous = parseQueryReply((await readOr(tx, paths.reply)) ?? "");
+      const previous = parseQueryReply((await readIfPresent(tx, paths.reply)) ?? "");
       if (previous && previous.id === parsed.id && parsed.id !== "") return []; // answered already
       return [{
         slot: paths.request,

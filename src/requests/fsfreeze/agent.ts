@@ -5,6 +5,7 @@ import type { HostRoot } from "../../collectors/host-root.ts";
 import { collectVolumesOnce, mountinfoPath } from "../../collectors/volumes/collector.ts";
 import { parseMountinfo } from "../../collectors/volumes/mountinfo.ts";
 import type { Logger } from "../../log/logger.ts";
+import { readIfPresent } from "../../xenstore/errors.ts";
 import { freezeFilesystem, thawFilesystem } from "../../../native/index.ts";
 import { DirectoryHooks } from "./hooks.ts";
 import { FileMarker } from "./marker.ts";
@@ -58,8 +59,12 @@ export class FsfreezeAgent {
   /** The request type for the channel on a new link (RequestsHook's `types`, once per link). */
   requestType(client: RequestClient, base: string): RequestType {
     this.link = { client, base };
-    // What a run that died while frozen left in data/fsfreeze/state is corrected at once.
-    void this.writeState(this.service.stateName()).catch((e: Error) => this.log.debug(`fsfreeze state not written: ${e.message}`));
+    // What a run that died while frozen left in data/fsfreeze/state is corrected at once (a guest
+    // that never used fsfreeze gets no key).
+    const at = base ? `${base}/${STATE_KEY}` : STATE_KEY;
+    void readIfPresent(client, at)
+      .then((was) => (was !== undefined && was !== this.service.stateName() ? this.writeState(this.service.stateName()) : undefined))
+      .catch((e: Error) => this.log.debug(`fsfreeze state not corrected: ${e.message}`));
     return fsfreezeType(this.service);
   }
 

@@ -5,20 +5,11 @@
 //
 // A request whose id is already in the reply was answered (by this run or one before it) and is
 // not read as pending again: a freeze is never repeated by a restart or a second watch event.
-import type { XenstoreOps } from "../../xenstore/client.ts";
-import { isXenstoreCode } from "../../xenstore/errors.ts";
+import { readIfPresent } from "../../xenstore/errors.ts";
 import type { Outcome, PendingRequest, RequestType } from "../types.ts";
 import { FEATURE_KEY, FEATURE_KEY_FALLBACK, formatReply, parseReply, parseRequest, REPLY_KEY, REQUEST_KEY, STATE_KEY, type FsfreezeReply, type FsfreezeRequest } from "./protocol.ts";
 import type { FsfreezeService } from "./service.ts";
 
-async function readOr(tx: XenstoreOps, path: string): Promise<string | undefined> {
-  try {
-    return await tx.read(path);
-  } catch (e) {
-    if (isXenstoreCode(e, "ENOENT")) return undefined;
-    throw e;
-  }
-}
 
 /** The id a request's text carries, valid or not (for the answer to a refused one). */
 function idOf(request: PendingRequest<FsfreezeRequest>): string {
@@ -35,11 +26,11 @@ export function fsfreezeType(service: FsfreezeService): RequestType<FsfreezeRequ
     watch: [REQUEST_KEY],
     writers: "dom0",
     async pending(tx): Promise<PendingRequest<FsfreezeRequest>[]> {
-      const text = await readOr(tx, REQUEST_KEY);
+      const text = await readIfPresent(tx, REQUEST_KEY);
       if (text === undefined || text === "") return []; // dom0 creates it empty, then sets its permissions
       const parsed = parseRequest(text);
       const id = parsed.ok ? parsed.request.id : parsed.id;
-      if (id !== "" && parseReply((await readOr(tx, REPLY_KEY)) ?? "")?.id === id) return [];
+      if (id !== "" && parseReply((await readIfPresent(tx, REPLY_KEY)) ?? "")?.id === id) return [];
       return [{
         slot: REQUEST_KEY,
         signature: text,
