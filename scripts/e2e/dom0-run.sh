@@ -192,10 +192,12 @@ reply_ok() {  # the guest answered the last request, with rc 0
   [ "${T[data/e2e-reply]:-}" = "$REQ 0" ] || { DETAIL="no answer to request $REQ yet"; return 1; }
 }
 fsfreeze_served() { [ "${T[data/feature-fsfreeze]:-}${T[control/feature-fsfreeze]:-}" = 1 ] || { DETAIL="no data/ or control/feature-fsfreeze"; return 1; }; }
-writer_past() {  # writer_past N: the guest's writer has done more than N writes
+writer_past() {  # writer_past N: the guest's writer has done more than N writes (asks again until so)
   request_failed && return 2
-  [ "${T[data/e2e-reply]:-}" = "$REQ 0" ] && [[ ${T[data/e2e-writer]:-} =~ ^[0-9]+$ ]] && [ "${T[data/e2e-writer]}" -gt "$1" ] \
-    || { DETAIL="writer count ${T[data/e2e-writer]:-none}, want more than $1"; return 1; }
+  [ "${T[data/e2e-reply]:-}" = "$REQ 0" ] || { DETAIL="no answer to writer-count $REQ yet"; return 1; }
+  [[ ${T[data/e2e-writer]:-} =~ ^[0-9]+$ ]] && [ "${T[data/e2e-writer]}" -gt "$1" ] && return 0
+  DETAIL="writer count ${T[data/e2e-writer]:-none}, want more than $1"
+  guest_request fsf writer-count; return 1
 }
 sc_pv_fsfreeze() {
   guest_destroy pv                # one guest at a time: the memory of the rig is small
@@ -207,7 +209,8 @@ sc_pv_fsfreeze() {
   wait_until 60 "$D" fsfreeze_served || { fail "the agent does not advertise fsfreeze: $DETAIL"; return 1; }
   guest_request fsf mount xvdb /mnt/data
   wait_until 30 "$D" reply_ok || { fail "mounting xvdb in the guest: $DETAIL"; return 1; }
-  guest_request fsf writer-start /mnt/data
+  guest_request fsf writer-start /mnt/data      # one request at a time: the guest reads only the latest
+  wait_until 30 "$D" reply_ok || { fail "starting the writer: $DETAIL"; return 1; }
   guest_request fsf writer-count
   wait_until 30 "$D" writer_past 3 || { fail "the guest's writer does not write: $DETAIL"; return 1; }
   # Without the freeze: the copy of a mounted, busy ext4 needs journal recovery (so the check can fail).
