@@ -18,6 +18,8 @@ export interface Link {
   readonly client?: WatchingClient;
   /** Prefix for paths on a privileged connection (tests); empty on a guest connection. */
   readonly base?: string;
+  /** xenstore links: the full client, for the request handlers (src/requests/). */
+  readonly xenstore?: XenstoreClient;
   /** `cb` runs once when the link dies by itself (never after close()). */
   onLost(cb: (err: Error) => void): void;
   close(): void;
@@ -50,6 +52,7 @@ export function clientLink(client: XenstoreClient, base = ""): Link {
       watch: (p, cb) => client.watch(p, cb),
     },
     base,
+    xenstore: client,
     onLost: (cb) => void client.onConnectionLost(cb),
     close: () => client.close(),
   };

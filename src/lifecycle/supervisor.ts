@@ -21,6 +21,7 @@ import type { BackoffPolicy } from "../events/backoff.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ReloadableLogger } from "../log/reloadable.ts";
+import type { RequestsHook } from "../requests/hook.ts";
 import { FactSources, type FactSourcesOptions } from "../pipeline/fact-sources.ts";
 import type { ReadBack } from "../pipeline/pipeline.ts";
 import { notConnected, type PublishResult, type PublishTarget } from "../publish/publisher.ts";
@@ -67,6 +68,8 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** The heartbeat's value (default: local time as C asctime() prints it). */
   clock?: () => string;
+  /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
+  requests?: RequestsHook;
   /** Tests: passed to every FactSources (network namespace, receive buffer). */
   sources?: Pick<FactSourcesOptions, "network" | "startNetwork">;
 }
@@ -195,6 +198,8 @@ export class Supervisor {
     this.republisher.cancel();
     this.clock?.close();
     await this.stopSources({ keep: true });
+    // host requests: the feature keys go while the link is still open (dom0 sees the agent leave).
+    await withTimeout(this.opts.requests?.withdraw(), this.opts.stopTimeoutMs ?? 1500);
     void this.session?.close();
     this.keeper.close();
     this.sources?.pipeline.retarget(notConnected(this.config.publisher));
@@ -245,6 +250,7 @@ export class Supervisor {
     });
     this.session = session;
     this.sources?.pipeline.retarget(session.target);
+    if (link.xenstore) this.opts.requests?.attach(link.xenstore, link.base ?? "", this.loaded); // host requests
     if (link.client) this.raiseFreezeTimeoutOnce();
     if (reason === "reconnect") {
       this.events.reconnected?.(1);
@@ -253,6 +259,7 @@ export class Supervisor {
   }
 
   private detached(): void {
+    this.opts.requests?.lost(); // host requests: the channel's watches died with the link
     void this.session?.close();
     this.session = undefined;
     this.sources?.pipeline.retarget(this.target);
@@ -345,6 +352,7 @@ export class Supervisor {
     sources.pipeline.republish(this.readBack());
     sources.resync();
     void sources.pipeline.idle().then(() => {
+      this.opts.requests?.republished(); // host requests: advertise again, handle what came meanwhile
       this.service.fullPublishDone();
       this.events.republished?.(reasons);
     });
@@ -364,6 +372,7 @@ export class Supervisor {
     this.service.reloading();
     const before = this.config;
     this.loaded = next;
+    this.opts.requests?.reloaded(next); // host requests: the new [requests] policy
     const after = next.config;
     if (this.opts.makeLogger && (before.loglevel !== after.loglevel || before.stderr !== after.stderr)) {
       this.log.replace(this.opts.makeLogger(after));
@@ -393,4 +402,12 @@ export class Supervisor {
     this.events.reloaded?.(true);
     return true;
   }
+}
+
+/** Waits for `p` at most `ms` (a stop must not hang on a dead link). */
+async function withTimeout(p: Promise<void> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
