@@ -23,7 +23,7 @@ import { SysfsBlock } from "./block.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 import { applyHysteresis, scanVolumes } from "./volumes.ts";
 import { Latest } from "../../events/latest.ts";
-import type { Timers } from "../../events/timers.ts";
+import type { TimerHandle, Timers } from "../../events/timers.ts";
 import { realTimers } from "../../events/timers.ts";
 import { Warner } from "../../events/warner.ts";
 import { CoalescingWindow } from "../../events/window.ts";
@@ -42,7 +42,7 @@ export interface VolumesCollectorOptions {
   coalesceMs?: number;
   /** statvfs of a real path; tests inject one. */
   usage?: (path: string) => FsUsage;
-  /** The clock of the coalescing window (tests pass a fake one). */
+  /** The clock of the rescan timer and the coalescing window (tests pass a fake one). */
   timers?: Timers;
 }
 
@@ -61,7 +61,8 @@ export class VolumesCollector {
   private readonly warnings: Warner;
   private readonly window: CoalescingWindow;
   private watch?: FdWatch;
-  private timer?: ReturnType<typeof setInterval>;
+  private rescan?: TimerHandle;
+  private readonly timers: Timers;
   private started = false;
   private stopped = false;
 
@@ -71,8 +72,9 @@ export class VolumesCollector {
     this.block = new SysfsBlock(opts.root);
     this.last = new Latest<VolumeFacts>({ volumes: [] }, "volumes", opts.log);
     this.warnings = new Warner(opts.log);
+    this.timers = opts.timers ?? realTimers;
     const coalesceMs = opts.coalesceMs ?? 250;
-    this.window = new CoalescingWindow({ windowMs: coalesceMs, maxWindowMs: coalesceMs }, () => !this.stopped, () => this.refresh(), opts.timers ?? realTimers);
+    this.window = new CoalescingWindow({ windowMs: coalesceMs, maxWindowMs: coalesceMs }, () => !this.stopped, () => this.refresh(), this.timers);
   }
 
   /**
@@ -95,7 +97,7 @@ export class VolumesCollector {
       }
     }
     this.last.reset(this.scan() ?? { volumes: [] });
-    this.timer = setInterval(() => this.refresh(), this.interval() * 1000);
+    this.armRescan();
     return this.last.value;
   }
 
@@ -123,9 +125,16 @@ export class VolumesCollector {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.timer);
+    this.timers.clearTimeout(this.rescan);
     this.window.cancel();
     this.watch?.stop();
+  }
+
+  private armRescan(): void {
+    this.rescan = this.timers.setTimeout(() => {
+      this.refresh();
+      if (!this.stopped) this.armRescan();
+    }, this.interval() * 1000);
   }
 
   private interval(): number {
