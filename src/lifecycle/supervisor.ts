@@ -78,6 +78,8 @@ export interface SupervisorEvents {
   /** After each republish requested by a trigger, with the reasons, once its publish finished. */
   republished?(reasons: TriggerReason[]): void;
   reconnected?(attempts: number): void;
+  /** The link was lost (it died, or a request on it went unanswered); reconnecting follows. */
+  disconnected?(err: Error): void;
   /** A reconnect attempt failed; the next one comes after `nextDelayMs`. */
   reconnectFailed?(attempt: number, nextDelayMs: number): void;
   /** The resume watches are registered on the current link (their first events are behind). */
@@ -126,7 +128,10 @@ export class Supervisor {
       log: this.log,
       backoff: opts.backoff,
       attached: (link, reason) => this.attached(link, reason),
-      detached: () => this.detached(),
+      detached: (_link, err) => {
+        this.detached();
+        this.events.disconnected?.(err);
+      },
       reconnectFailed: (attempt, next) => this.events.reconnectFailed?.(attempt, next),
       status: (text) => this.service.status(text),
     });
