@@ -3,6 +3,7 @@
 // names keeps its pointers and struct offsets to itself.
 export { pageOutExecutable } from "./executable-pages.ts";
 export { fdWatchBackend, POLLPRI, watchFileEvents, type FdWatch } from "./fd-watch.ts";
+export { freezeFilesystem, thawFilesystem, type FreezeOutcome } from "./fsfreeze.ts";
 export { errnoName, SystemError } from "./libc.ts";
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";

@@ -33,6 +33,8 @@ const symbols = {
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   statvfs: { args: [cstring, ptr], returns: i32 },
+  // Variadic in C; every request the agent makes passes an int (or nothing) as the third argument.
+  ioctl: { args: [i32, u64, i32], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
   madvise: { args: [u64, u64, i32], returns: i32 },
   localtime_r: { args: [ptr, ptr], returns: ptr },

@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { OPTIONS, resolveConfig, type ResolvedConfig } from "./options.ts";
 import { UsageError } from "../errors.ts";
+import { checkPolicyTable, resolvePolicy, type RequestPolicy } from "./requests-policy.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/xen-guest-agent/config.toml";
 /** Environment fallback for --config (tests, containers). */
@@ -88,10 +89,15 @@ export function parseConfigText(text: string, path: string): Record<string, unkn
   const known = new Map(OPTIONS.map((o) => [o.flag, o]));
   for (const [key, value] of Object.entries(parsed)) {
     const line = lineOfKey(text, key);
+    if (key === REQUESTS_TABLE) {
+      const checked = checkPolicyTable(value);
+      if (!checked.ok) throw new UsageError(`${where(path, checked.key ? (lineOfKey(text, checked.key) ?? line) : line)}: ${checked.error}`);
+      continue;
+    }
     const spec = known.get(key);
     if (!spec) {
       const hint = known.has(key.replace(/_/g, "-")) ? ` (did you mean '${key.replace(/_/g, "-")}'?)` : "";
-      throw new UsageError(`${where(path, line)}: unknown key '${key}'${hint}; known keys: ${[...known.keys()].join(", ")}`);
+      throw new UsageError(`${where(path, line)}: unknown key '${key}'${hint}; known keys: ${[...known.keys()].join(", ")}, [${REQUESTS_TABLE}]`);
     }
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       throw new UsageError(`${where(path, line)}: key '${key}' must be a value, not a table`);
@@ -118,6 +124,14 @@ export function readConfigFile(path: string, explicit: boolean): ConfigFile {
 
 export interface LoadedConfig extends ResolvedConfig {
   file: ConfigFile;
+}
+
+/** The one table in the file: the host-request policy (src/config/requests-policy.ts). */
+export const REQUESTS_TABLE = "requests";
+
+/** The host-request policy of a loaded configuration (its file's `[requests]` table, checked when read). */
+export function requestPolicy(loaded: Pick<LoadedConfig, "file">): RequestPolicy {
+  return resolvePolicy(loaded.file.values[REQUESTS_TABLE] as Record<string, boolean> | undefined);
 }
 
 /**
