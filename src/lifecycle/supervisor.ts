@@ -18,6 +18,7 @@ import type { AgentConfig } from "../config/options.ts";
 import type { LoadedConfig } from "../config/file.ts";
 import { FatalError } from "../errors.ts";
 import type { BackoffPolicy } from "../events/backoff.ts";
+import { deepEqual } from "../events/equal.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ReloadableLogger } from "../log/reloadable.ts";
@@ -377,7 +378,7 @@ export class Supervisor {
     if (this.opts.makeLogger && (before.loglevel !== after.loglevel || before.stderr !== after.stderr)) {
       this.log.replace(this.opts.makeLogger(after));
     }
-    const changed = (Object.keys(after) as (keyof AgentConfig)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    const changed = (Object.keys(after) as (keyof AgentConfig)[]).filter((k) => !deepEqual(before[k], after[k]));
     this.log.info(`SIGHUP: configuration reloaded from ${next.file.found ? next.file.path : "defaults"}` +
       `${changed.length ? ` (changed: ${changed.join(", ")})` : " (unchanged)"}; republishing everything`);
     await this.stopSources();
