@@ -54,6 +54,8 @@ export class XenstoreClient implements XenstoreOps {
   private readonly watches = new Map<string, WatchCallback>();
   private readonly lostListeners = new Set<(err: Error) => void>();
   private lost: Error | undefined;
+  /** The transaction running now (transactions are serialised, see transaction()). */
+  private transactions: Promise<void> = Promise.resolve();
   private nextToken = 1;
 
   constructor(transport: Transport, opts: XenstoreClientOptions = {}) {
@@ -138,6 +140,15 @@ export class XenstoreClient implements XenstoreOps {
    * jittered exponential backoff; any other error aborts the transaction and is rethrown.
    */
   transaction<T>(body: (tx: XenstoreOps) => Promise<T>, opts?: TransactionOptions): Promise<T> {
+    // One transaction at a time on a connection: two interleaved transactions on a guest ring were
+    // seen to leave a TRANSACTION_END unanswered (C xenstored behind the guest bridge, about one
+    // run in three), and the agent's transactions are few and short.
+    const run = this.transactions.then(() => this.runOne(body, opts));
+    this.transactions = run.then(() => {}, () => {});
+    return run;
+  }
+
+  private runOne<T>(body: (tx: XenstoreOps) => Promise<T>, opts?: TransactionOptions): Promise<T> {
     return runTransaction(
       {
         start: async () => {
