@@ -38,7 +38,7 @@ import reaction from "./scenarios/reaction.ts";
 import rest from "./scenarios/rest.ts";
 import size from "./scenarios/size.ts";
 import start from "./scenarios/start.ts";
-
+import storms from "./scenarios/storms.ts";
 
 // --- options -------------------------------------------------------------------------------
 
@@ -89,7 +89,7 @@ const PLAN: { name: string; bound: number; fn: (ctx: Context) => Promise<Outcome
   { name: "rest", bound: 240_000, fn: rest },
   { name: "idle", bound: 2 * (CFG.idleSettleS + CFG.idleWindowS) * 1000 + 120_000, fn: idle },
   { name: "churn", bound: CFG.churnMinutes * 60_000 + 180_000, fn: churn },
-
+  { name: "storms", bound: 3 * CFG.stormSettleS * 1000 + 300_000, fn: storms },
 ];
 const ALL = ["size", ...PLAN.map((p) => p.name)];
 const ONLY = new Set((argv.only ?? ALL.join(",")).split(",").map((s) => s.trim()));
