@@ -27,6 +27,7 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { monotonicNs } from "../../native/monotonic.ts";
 import { RUNTIME_FLAGS } from "../build.ts";
+import { fleet, type FleetConfig } from "./fleet.ts";
 import { Cleanup, machine, REPO, run, withTimeout } from "./lib.ts";
 import { ClockSteps, FixtureRoot, launcher, Netns, rigUnavailable, Xenstore } from "./rig.ts";
 import { Scope, type Config, type Context, type Outcome, type Row } from "./scenario.ts";
@@ -50,13 +51,18 @@ const { values: argv } = parseArgs({
     "all-targets": { type: "boolean", default: false },
     "no-build": { type: "boolean", default: false },
     json: { type: "string" },
+    fleet: { type: "boolean", default: false },
+    "fleet-n": { type: "string" },
+    "fleet-rest-minutes": { type: "string" },
+    "fleet-daemons": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
 if (argv.help) {
   process.stdout.write(
     "usage: bun scripts/bench/run.ts [--quick] [--churn-minutes N] [--only size,start,memory,reaction,burst,rest,idle,churn,storms]\n" +
-      "                                [--all-targets] [--no-build] [--json FILE]\n",
+      "                                [--all-targets] [--no-build] [--json FILE]\n" +
+      "                                [--fleet [--fleet-n 100] [--fleet-rest-minutes 5] [--fleet-daemons c,ocaml]]\n",
   );
   process.exit(0);
 }
@@ -79,6 +85,14 @@ const CFG: Config = {
   stormChanges: 20_000,
 };
 if (!(CFG.churnMinutes >= 0)) throw new Error("--churn-minutes wants a number of minutes");
+/** The fleet (issue 18) is opt-in: N agents and their daemons load the machine for minutes. */
+const FLEET: FleetConfig | undefined = argv.fleet
+  ? {
+      n: Number(argv["fleet-n"] ?? 100),
+      restMinutes: Number(argv["fleet-rest-minutes"] ?? 5),
+      daemons: (argv["fleet-daemons"] ?? "c,ocaml").split(",").map((s) => s.trim()) as FleetConfig["daemons"],
+    }
+  : undefined;
 
 /** The rig scenarios in running order (cheap first: a failing rig shows in seconds), each with its bound (ms). */
 const PLAN: { name: string; bound: number; fn: (ctx: Context) => Promise<Outcome> }[] = [
@@ -97,6 +111,10 @@ for (const n of ONLY) if (!ALL.includes(n)) throw new Error(`unknown scenario '$
 const OUT_DIR = join(REPO, ".work/bench");
 const JSON_OUT = argv.json ?? join(OUT_DIR, "latest.json");
 const MD_OUT = JSON_OUT.replace(/\.json$/, "") + ".md";
+
+function fleetBoundMs(): number {
+  return FLEET ? FLEET.daemons.length * (2 * FLEET.restMinutes * 60 + 240 + FLEET.n * 2) * 1000 : 0;
+}
 
 const say = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -166,6 +184,12 @@ async function main(): Promise<number> {
     }
   }
 
+  if (FLEET) {
+    const why = rigUnavailable();
+    if (why) errors.fleet = `skipped: ${why}`;
+    else await scenario("fleet", fleetBoundMs(), () => fleet(agentBin, FLEET, cleanup));
+  }
+
   results.loadavgAfter = machine().loadavg;
   results.seconds = Math.round((Date.now() - startedAt) / 1000);
   results.rows = rows;
@@ -223,7 +247,7 @@ function report(): void {
 }
 
 // The whole run is bounded too: every scenario's bound plus set-up.
-const TOTAL_BOUND_MS = 30 * 60_000 + CFG.churnMinutes * 60_000;
+const TOTAL_BOUND_MS = 30 * 60_000 + CFG.churnMinutes * 60_000 + fleetBoundMs();
 const watchdog = setTimeout(() => {
   say(`bench: the whole run exceeded ${TOTAL_BOUND_MS / 60_000} min; cleaning up`);
   cleanup.runAll();

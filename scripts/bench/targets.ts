@@ -47,4 +47,9 @@ export const TARGETS = {
   // issue 19 item 8: the DaemonSet's memory limit, and back near the idle program afterwards.
   stormPeakRssKiB: atMost(64 * MIB, " MiB", "peak ≤ 64 MiB"),
   stormAfterRatio: atMost(1.3, "×", "≤ 1.3× idle Bun"),
+  // issue 18: dom0's side of a fleet.
+  fleetRestCpuRatio: atMost(1 / 3, "", "≤ 1/3 of the incumbent's CPU"),
+  fleetEvacuationP99Ms: lessThan(3000, "", "p99 < 3 s, every guest done"),
+  fleetRequestsPerKey: atMost(1.1),
+  fleetGuestsWrong: atMost(0, "", "all"),
 } as const;
