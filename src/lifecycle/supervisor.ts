@@ -3,7 +3,7 @@
 // systemd hears (service-status.ts), and the collectors feeding the pipeline
 // (src/pipeline/fact-sources.ts); it owns the configuration and its reload.
 //
-//   LinkKeeper ── attached ──► SwitchableTarget ◄── Pipeline ◄── FactSources (collectors)
+//   LinkKeeper ── attached ──► LinkSession target ◄── Pipeline ◄── FactSources (collectors)
 //       ▲            │ watches: triggers, SR-IOV, ForeignChangeWatch
 //       └── lost ◄───┘ (publish aborted, read failed, link died)
 //
@@ -23,9 +23,8 @@ import type { Logger } from "../log/logger.ts";
 import type { ReloadableLogger } from "../log/reloadable.ts";
 import { FactSources, type FactSourcesOptions } from "../pipeline/fact-sources.ts";
 import type { ReadBack } from "../pipeline/pipeline.ts";
-import type { PublishResult } from "../publish/publisher.ts";
+import { notConnected, type PublishResult, type PublishTarget } from "../publish/publisher.ts";
 import { readBack } from "../publish/read-back.ts";
-import { SwitchableTarget } from "../publish/switchable-target.ts";
 import { SCHEMAS } from "../schema/index.ts";
 import { AGENT_FACTS } from "../facts/version.ts";
 import { XenstoreError } from "../xenstore/errors.ts";
@@ -78,6 +77,8 @@ export interface SupervisorEvents {
   /** After each republish requested by a trigger, with the reasons, once its publish finished. */
   republished?(reasons: TriggerReason[]): void;
   reconnected?(attempts: number): void;
+  /** The link was lost (it died, or a request on it went unanswered); reconnecting follows. */
+  disconnected?(err: Error): void;
   /** A reconnect attempt failed; the next one comes after `nextDelayMs`. */
   reconnectFailed?(attempt: number, nextDelayMs: number): void;
   /** The resume watches are registered on the current link (their first events are behind). */
@@ -94,7 +95,6 @@ const ALL_OWNED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.owned))];
 const ALL_WATCHED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.watched))];
 
 export class Supervisor {
-  readonly target: SwitchableTarget;
   readonly events: SupervisorEvents = {};
   private loaded: LoadedConfig;
   private readonly log: ReloadableLogger;
@@ -113,7 +113,6 @@ export class Supervisor {
   constructor(private readonly opts: SupervisorOptions) {
     this.loaded = opts.loaded;
     this.log = opts.log;
-    this.target = new SwitchableTarget(this.loaded.config.publisher);
     this.service = new ServiceStatus({
       notifier: opts.notifier,
       watchdogUsec: opts.watchdogUsec,
@@ -126,7 +125,10 @@ export class Supervisor {
       log: this.log,
       backoff: opts.backoff,
       attached: (link, reason) => this.attached(link, reason),
-      detached: () => this.detached(),
+      detached: (_link, err) => {
+        this.detached();
+        this.events.disconnected?.(err);
+      },
       reconnectFailed: (attempt, next) => this.events.reconnectFailed?.(attempt, next),
       status: (text) => this.service.status(text),
     });
@@ -195,7 +197,7 @@ export class Supervisor {
     await this.stopSources({ keep: true });
     void this.session?.close();
     this.keeper.close();
-    this.target.set(undefined);
+    this.sources?.pipeline.retarget(notConnected(this.config.publisher));
     this.service.close();
     this.phase = "stopped";
   }
@@ -242,7 +244,7 @@ export class Supervisor {
       },
     });
     this.session = session;
-    this.target.set(session.target);
+    this.sources?.pipeline.retarget(session.target);
     if (link.client) this.raiseFreezeTimeoutOnce();
     if (reason === "reconnect") {
       this.events.reconnected?.(1);
@@ -253,7 +255,12 @@ export class Supervisor {
   private detached(): void {
     void this.session?.close();
     this.session = undefined;
-    this.target.set(undefined);
+    this.sources?.pipeline.retarget(this.target);
+  }
+
+  /** Where the pipeline writes now: the current link's target, or one that fails until there is one. */
+  private get target(): PublishTarget {
+    return this.session?.target ?? notConnected(this.config.publisher);
   }
 
   /** Nothing on the host changes before the agent has decided it runs: xenstore is open (issue 19 #9). */
@@ -297,7 +304,7 @@ export class Supervisor {
     await sources.start(this.readBack());
     if (this.sources !== sources) return;
     const ms = Math.round(performance.now() - started);
-    this.log.info(`xen-guest-agent ${AGENT_FACTS.version} publishing to ${this.target.name} (${config.schema} schema), first publish after ${ms} ms`);
+    this.log.info(`xen-guest-agent ${AGENT_FACTS.version} publishing to ${sources.pipeline.targetName} (${config.schema} schema), first publish after ${ms} ms`);
   }
 
   /** Stops the collectors, waiting (bounded) for the publish in flight; `keep`: still readable (tests). */
@@ -319,7 +326,7 @@ export class Supervisor {
 
   private published(sources: FactSources, result: PublishResult): void {
     if (this.sources !== sources) return;
-    this.service.published(sources.pipeline.written().size, this.target.name);
+    this.service.published(sources.pipeline.written().size, sources.pipeline.targetName);
     this.events.published?.(result);
   }
 

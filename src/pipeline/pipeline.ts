@@ -80,6 +80,15 @@ export class Pipeline {
     if (this.publisher.forget(path)) this.schedule();
   }
 
+  /** Publishes to `target` from now on (the lifecycle's link changed). */
+  retarget(target: PublishTarget): void {
+    this.publisher.retarget(target);
+  }
+
+  get targetName(): string {
+    return this.publisher.targetName;
+  }
+
   /** What the publisher believes it has written. */
   written(): ReadonlyMap<string, string> {
     return this.publisher.written();

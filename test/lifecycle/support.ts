@@ -138,6 +138,17 @@ export class Harness {
     // XAPI makes the whole control/ tree guest-writable (xenopsd); plain xl does not.
     if (!this.opts.xlControl) this.srv.mutate((c) => this.srv.store.setPerms(`${HOME}/control`, [{ kind: "n", domid: DOMID }], 0, c));
     if (this.opts.uniqueDomainId) this.dom0Write("unique-domain-id", this.opts.uniqueDomainId);
+    await this.startAgent(opts);
+    return this;
+  }
+
+  /** A restart: the agent stops (SIGTERM) and a new one starts on the same domain tree. */
+  async restartAgent(opts: { waitForWatches?: boolean } = {}): Promise<void> {
+    await this.sup.stop();
+    await this.startAgent(opts);
+  }
+
+  private async startAgent(opts: { waitForWatches?: boolean }): Promise<void> {
     const connect = defaultConnector({ XENSTORED_PATH: this.guestPath });
     const wrap = this.opts.wrapTarget;
     this.sup = new Supervisor({
@@ -176,7 +187,6 @@ export class Harness {
     // Triggers are only meaningful once the watches' own first events are behind.
     if (opts.waitForWatches !== false) await watching;
     else watching.catch(() => {});
-    return this;
   }
 
   /** Migration: a fresh domain tree (XAPI's writable control/), watches fire. */

@@ -19,6 +19,8 @@ export interface RealXenstored {
   /** The guest's ring exposed as a socket; serves ONE client at a time (like one xenbus open). */
   guestSocketPath: string;
   domid: number;
+  /** Signals the daemon itself (SIGSTOP: a wedged xenstored; SIGCONT: back). */
+  signal(sig: "SIGSTOP" | "SIGCONT"): void;
   /** Kills the bridge and the daemon, waits for them, removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -147,7 +149,9 @@ export async function startRealXenstored(
     procs.push(spawnDaemon([join(bin, "xsshim-guest"), String(domid), guestSocketPath, "--introduce"], env, join(dir, "bridge.log")));
     // The socket file appears at bind(), before listen(): wait for the bridge's "ready" line.
     await waitFor(async () => (await Bun.file(join(dir, "bridge.log")).text().catch(() => "")).includes("ready on"), procs[1]!, dir, guestSocketPath);
-    return { kind, dom0SocketPath, guestSocketPath, domid, stop };
+    const daemon = procs[0]!;
+    const signal = (sig: "SIGSTOP" | "SIGCONT") => void daemon.kill(sig);
+    return { kind, dom0SocketPath, guestSocketPath, domid, signal, stop };
   } catch (e) {
     await stop();
     throw e;
