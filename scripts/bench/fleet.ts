@@ -242,9 +242,11 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
     const mems: Memory[] = guests.map((g) => memoryOf(g.agent!.pid));
 
     // Evacuation: every guest's data/ and attr/ emptied and a new unique-domain-id, within 1 s.
-    const evac = async (kindOf: string, trigger: () => Promise<void>) => {
+    // Requests and CPU count from before `prepare`, times from the start of `trigger`.
+    const evac = async (kindOf: string, trigger: () => Promise<void>, prepare?: () => Promise<void>) => {
       const m = mark();
       const c0 = cpuSeconds(pid);
+      await prepare?.();
       const since = monotonicNs();
       await trigger();
       const triggerMs = Number(monotonicNs() - since) / 1e6;
@@ -258,18 +260,22 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
       );
       return { kindOf, triggerMs, s, missing: done.missing, cpu: cpuSeconds(pid) - c0, ops, keysPerGuestSample: keys };
     };
-    const evacuation = await evac("evacuation", async () => {
-      await Promise.all(
-        guests.map(async (g) => {
-          const base = `/local/domain/${g.domid}`;
-          for (const dir of ["data", "attr"]) {
-            const kids = await dom0.directory(`${base}/${dir}`).catch(() => [] as string[]);
-            await Promise.all(kids.map((k) => dom0.rm(`${base}/${dir}/${k}`).catch(() => {})));
-          }
-          await dom0.write(`${base}/unique-domain-id`, crypto.randomUUID());
-        }),
-      );
-    });
+    // The removals first (they take dom0 seconds at N=50), then every new unique-domain-id in one burst.
+    const evacuation = await evac(
+      "evacuation",
+      async () => void (await Promise.all(guests.map((g) => dom0.write(`/local/domain/${g.domid}/unique-domain-id`, crypto.randomUUID())))),
+      async () => {
+        await Promise.all(
+          guests.map(async (g) => {
+            const base = `/local/domain/${g.domid}`;
+            for (const dir of ["data", "attr"]) {
+              const kids = await dom0.directory(`${base}/${dir}`).catch(() => [] as string[]);
+              await Promise.all(kids.map((k) => dom0.rm(`${base}/${dir}/${k}`).catch(() => {})));
+            }
+          }),
+        );
+      },
+    );
     // DHCP renumbering: every guest's first IPv4 address replaced at once.
     const renumber = await evac("renumbering", async () => {
       await Promise.all(
