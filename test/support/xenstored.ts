@@ -183,6 +183,24 @@ async function waitFor(ready: () => Promise<boolean>, proc: Bun.Subprocess, dir:
 }
 
 /**
+ * One more emulated guest on a running daemon (the fleet bench: many domUs on one xenstored): the
+ * libxl skeleton for `domid`, XS_INTRODUCE and its ring bridged to `<temp dir>/xenbus-<domid>`.
+ * The bridge is killed by the daemon's stop() (it removes the temp dir; the bridge dies with its
+ * parent) or by the returned stop().
+ */
+export async function addGuest(xs: RealXenstored, domid: number): Promise<{ guestSocketPath: string; stop(): void }> {
+  const bin = await buildShim();
+  const dir = join(xs.dom0SocketPath, "../..");
+  const env = { ...process.env, XSSHIM_DIR: join(dir, "shim"), XENSTORED_PATH: xs.dom0SocketPath };
+  await run([join(SHIM_SOURCE_DIR, "xsshim-mkdomain.sh"), String(domid), `guest${domid}`], env);
+  const guestSocketPath = join(dir, `xenbus-${domid}`);
+  const logPath = join(dir, `bridge-${domid}.log`);
+  const p = spawnDaemon([join(bin, "xsshim-guest"), String(domid), guestSocketPath, "--introduce"], env, logPath);
+  await waitFor(async () => (await Bun.file(logPath).text().catch(() => "")).includes("ready on"), p, dir, guestSocketPath);
+  return { guestSocketPath, stop: () => p.kill("SIGKILL") };
+}
+
+/**
  * A client on a guest bridge socket once the bridge really serves it. xsshim-guest serves one
  * client and, right after the previous one left, may close a newcomer (it accepts before it
  * notices the close) or reset its watches; a real /dev/xen/xenbus has no such window. Retries a
