@@ -9,6 +9,7 @@ import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/inst
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
 import { AGENT_FACTS } from "./facts/version.ts";
+import { fatalLine } from "./log/sinks.ts";
 
 interface Command {
   def: CommandDef;
@@ -80,14 +81,14 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`xen-guest-agent: ${e.message} (see --help)\n`);
+      process.stderr.write(fatalLine(`${e.message} (see --help)`));
       process.exit(EXIT_USAGE);
     }
     if (e instanceof FatalError) {
-      process.stderr.write(`xen-guest-agent: ${e.message}\n`);
+      process.stderr.write(fatalLine(e.message));
       process.exit(e.exitCode);
     }
-    process.stderr.write(`xen-guest-agent: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(fatalLine(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
     process.exit(EXIT_INTERNAL);
   },
 );
