@@ -65,7 +65,8 @@ describe(".deb", () => {
       const fields = ok(["dpkg-deb", "-f", deb, "Package", "Version", "Architecture", "Depends", "Conflicts", "Replaces"]);
       expect(fields).toBe(`Package: xen-guest-agent\nVersion: ${VERSION}-1\nArchitecture: ${arch}\nDepends: libc6 (>= 2.17)\nConflicts: xe-guest-utilities\nReplaces: xe-guest-utilities\n`);
       const files = ok(["dpkg-deb", "-c", deb]);
-      for (const f of ["./usr/sbin/xen-guest-agent", "./lib/systemd/system/xen-guest-agent.service", "./usr/share/man/man8/xen-guest-agent.8.gz"]) expect(files).toContain(f);
+      for (const f of ["./usr/sbin/xen-guest-agent", "./lib/systemd/system/xen-guest-agent.service", "./etc/init.d/xen-guest-agent", "./usr/share/man/man8/xen-guest-agent.8.gz"]) expect(files).toContain(f);
+      expect(ok(["dpkg-deb", "-I", deb, "conffiles"])).toBe("/etc/init.d/xen-guest-agent\n");
     }
   }, 120_000);
 
