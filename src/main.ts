@@ -70,7 +70,11 @@ async function main(rawArgs: string[]): Promise<number> {
     return 0;
   }
   if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
-    process.stdout.write(`${AGENT_FACTS.version}\n`);
+    process.stdout.write(`${AGENT_FACTS.version}\n`); // bare, for scripts
+    return 0;
+  }
+  if (rawArgs.length === 2 && ["--version", "-V"].includes(rawArgs[0] as string) && rawArgs[1] === "--verbose") {
+    process.stdout.write(`xen-guest-agent ${AGENT_FACTS.version} (build ${AGENT_FACTS.build}, Bun ${Bun.version}, ${process.platform}-${process.arch})\n`);
     return 0;
   }
   const [command, args] = pickCommand(rawArgs);
