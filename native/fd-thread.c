@@ -111,7 +111,12 @@ static int serve(struct watch *w, short revents, char *buf) {
 }
 
 void *fd_watch_thread(void *arg) {
-  struct watch w = *(struct watch *)arg;
+  /* Copied word by word: a struct assignment makes TinyCC's arm64 code generator call memmove,
+   * which a -nostdlib compile cannot resolve (the thread backend then fails on every arm64). */
+  struct watch w;
+  const long *from = (const long *)arg;
+  long *to = (long *)&w;
+  for (unsigned long i = 0; i < sizeof w / sizeof(long); i++) to[i] = from[i];
   char buf[HEADER + READ_MAX];
   struct pollfd_t p[2];
   if (w.read_size > READ_MAX) w.read_size = READ_MAX;

@@ -5,11 +5,19 @@
 //
 // Two backends behind one interface, chosen once per process:
 //  - threads (native/fd-thread.ts): one native thread per fd, compiled at run time by bun:ffi's
-//    TinyCC; a few pages each;
+//    TinyCC; a few pages each. Proven by running it on x64, x64-baseline and arm64 (under
+//    qemu-user, test/xenstore/compiled-watchers.test.ts) and in the e2e run on Xen;
 //  - Worker (native/fd-worker-watch.ts): one JS Worker for every fd, about 2 MB of anonymous
-//    memory more; used where cc() is unavailable (the reason is in fdWatchBackend()).
+//    memory more; used where cc() is unavailable or fails (the reason is in fdWatchBackend()).
+//
+// Why the Worker stays: the two musl targets cannot be run on the build machine (Bun's musl build
+// needs a musl libstdc++ Debian does not ship), so the thread backend is unproven there, and TinyCC
+// differs per target (on arm64 a struct copy once compiled to an unresolvable memmove call and
+// every arm64 agent silently ran the Worker). A fallback that costs 2 MB beats an agent that
+// cannot read xenbus. It is loaded only when the threads fail (require() below: the module, and
+// the Worker, are never evaluated otherwise), and CI exercises it: test/xenstore/fd-watch.test.ts
+// runs every watch mode on both backends, compiled-watchers.test.ts runs it in compiled binaries.
 import { watchFdWithThread, threadBackendAvailable } from "./fd-thread.ts";
-import { watchFdWithWorker } from "./fd-worker-watch.ts";
 import { check, cstr, libc, O_CLOEXEC, O_RDONLY, POLLPRI, SystemError } from "./libc.ts";
 
 export { POLLERR, POLLIN, POLLPRI } from "./libc.ts";
@@ -89,7 +97,9 @@ export function useFdWatchBackend(backend: FdWatchBackend | undefined): void {
  * leaves `fd` to the caller) when no watcher can be started.
  */
 export function watchFd(fd: number, on: FdWatchHandlers, opts: FdWatchOptions = {}): FdWatch {
-  return fdWatchBackend().backend === "threads" ? watchFdWithThread(fd, on, opts) : watchFdWithWorker(fd, on, opts);
+  if (fdWatchBackend().backend === "threads") return watchFdWithThread(fd, on, opts);
+  const { watchFdWithWorker } = require("./fd-worker-watch.ts") as typeof import("./fd-worker-watch.ts");
+  return watchFdWithWorker(fd, on, opts);
 }
 
 /**
@@ -106,8 +116,21 @@ export function watchFileEvents(
   events = POLLPRI,
   name = "file-events",
 ): FdWatch {
-  const c = libc();
-  const fd = check(c.open(cstr(path), O_RDONLY | O_CLOEXEC, 0), `open(${path})`);
+  const fd = check(libc().open(cstr(path), O_RDONLY | O_CLOEXEC, 0), `open(${path})`);
+  return watchFdEvents(fd, path, on, events, name);
+}
+
+/**
+ * watchFileEvents() on a file the caller has opened (a host file opened inside `--root`,
+ * non-blocking): the watch owns `fd` from here on, and closes it when it cannot start.
+ */
+export function watchFdEvents(
+  fd: number,
+  path: string,
+  on: { event(revents: number): void; error(err: SystemError): void },
+  events = POLLPRI,
+  name = "file-events",
+): FdWatch {
   try {
     return watchFd(fd, {
       event: (revents) => on.event(revents),
@@ -115,7 +138,7 @@ export function watchFileEvents(
         on.error(e.call === "watcher" ? new SystemError(`fd watcher: ${e.message}`, 5) : new SystemError(`${e.call}(${path})`, e.errno, e.code)),
     }, { events, readSize: 0, name });
   } catch (e) {
-    c.close(fd);
+    libc().close(fd);
     throw e;
   }
 }

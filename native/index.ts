@@ -2,12 +2,14 @@
 // else in native/, so the unsafe surface the agent depends on is this one list. Each module it
 // names keeps its pointers and struct offsets to itself.
 export { pageOutExecutable } from "./executable-pages.ts";
-export { fdWatchBackend, POLLPRI, watchFileEvents, type FdWatch } from "./fd-watch.ts";
+export { fdWatchBackend, POLLPRI, watchFdEvents, watchFileEvents, type FdWatch } from "./fd-watch.ts";
+export { freezeFilesystem, thawFilesystem, type FreezeOutcome } from "./fsfreeze.ts";
 export { errnoName, SystemError } from "./libc.ts";
+export { HostFiles, NotRegularFileError, type HostFileBytes, type Resolution } from "./host-files.ts";
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";
 export { readSocket, type SocketReader } from "./socket-reader.ts";
-export { statvfs, type FsUsage } from "./statvfs.ts";
+export type { FsUsage } from "./statvfs.ts";
 export { asctimeLocal, kernelRelease } from "./system.ts";
 export { watchClockJumps } from "./timerfd.ts";
 export { openUevent, type UeventSocket } from "./uevent.ts";

@@ -22,6 +22,14 @@ const symbols = {
   sendto: { args: [i32, ptr, u64, i32, ptr, u32], returns: i64 },
   recv: { args: [i32, ptr, u64, i32], returns: i64 },
   open: { args: [cstring, i32, i32], returns: i32 },
+  openat: { args: [i32, cstring, i32, i32], returns: i32 },
+  readlinkat: { args: [i32, cstring, ptr, u64], returns: i64 },
+  fdopendir: { args: [i32], returns: ptr },
+  readdir: { args: [ptr], returns: ptr },
+  closedir: { args: [ptr], returns: i32 },
+  // syscall(2) is variadic; declared with the one shape the agent uses (openat2: dirfd, path,
+  // struct open_how *, size), which x86-64 and aarch64 Linux pass exactly as fixed arguments.
+  syscall: { args: [i64, i32, cstring, ptr, u64], returns: i64 },
   read: { args: [i32, ptr, u64], returns: i64 },
   write: { args: [i32, ptr, u64], returns: i64 },
   close: { args: [i32], returns: i32 },
@@ -32,7 +40,9 @@ const symbols = {
   clock_gettime: { args: [i32, ptr], returns: i32 },
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
-  statvfs: { args: [cstring, ptr], returns: i32 },
+  fstatvfs: { args: [i32, ptr], returns: i32 },
+  // Variadic in C; every request the agent makes passes an int (or nothing) as the third argument.
+  ioctl: { args: [i32, u64, i32], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
   madvise: { args: [u64, u64, i32], returns: i32 },
   localtime_r: { args: [ptr, ptr], returns: ptr },
@@ -100,7 +110,7 @@ export function errno(): number {
 // Linux errno numbers the agent names in messages and decisions (x86-64 and arm64 share them):
 // the one errno table, used by every file in native/.
 export const Errno = {
-  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
+  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
   EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EMFILE: 24,
   ENOTTY: 25, ENOSPC: 28, ESPIPE: 29, EROFS: 30, EPIPE: 32, ERANGE: 34, ENOSYS: 38, ELOOP: 40,
   ENODATA: 61, ENOTSOCK: 88, EOPNOTSUPP: 95, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97, EADDRINUSE: 98,

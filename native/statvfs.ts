@@ -1,10 +1,10 @@
-// statvfs(3) through libc: the only place that knows `struct statvfs`.
+// fstatvfs(3) through libc: the only place that knows `struct statvfs`.
 //
 // Layout on the 64-bit Linux targets (x86-64 and aarch64; glibc and musl agree, checked with
 // offsetof() against glibc 2.36 and musl 1.2.3 on x86-64; aarch64 uses the same LP64 generic
 // definitions): f_bsize u64 @0, f_frsize @8, f_blocks @16, f_bfree @24, f_bavail @32, f_files @40,
 // f_ffree @48, f_favail @56, f_fsid @64, f_flag @72, f_namemax @80; 112 bytes in all.
-import { cstr, errno, libc, SystemError } from "./libc.ts";
+import { errno, libc, SystemError } from "./libc.ts";
 
 const STATVFS_SIZE = 112;
 const F_FRSIZE = 8;
@@ -21,10 +21,14 @@ export interface FsUsage {
   readOnly: boolean;
 }
 
-/** Space on the filesystem holding `path`. Throws SystemError (`ENOENT`, `EACCES`, …). */
-export function statvfs(path: string): FsUsage {
+/** statvfs of an open fd (an O_PATH fd of a directory found inside `--root`); `what` names it. */
+export function fstatvfs(fd: number, what: string): FsUsage {
   const buf = new BigUint64Array(STATVFS_SIZE / 8);
-  if (libc().statvfs(cstr(path), buf) !== 0) throw new SystemError(`statvfs(${path})`, errno());
+  if (libc().fstatvfs(fd, buf) !== 0) throw new SystemError(`statvfs(${what})`, errno());
+  return usageOf(buf);
+}
+
+function usageOf(buf: BigUint64Array): FsUsage {
   const view = new DataView(buf.buffer);
   const frsize = view.getBigUint64(F_FRSIZE, true);
   const bytes = (n: bigint): number => {

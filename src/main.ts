@@ -8,6 +8,7 @@ import { collectDef, collectMain } from "./cli/collect.ts";
 import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
+import { hostDef, hostMain } from "./cli/host.ts";
 import { AGENT_FACTS } from "./facts/version.ts";
 import { fatalLine } from "./log/sinks.ts";
 
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, Command> = {
   install: { def: installDef as CommandDef, main: installMain },
   uninstall: { def: uninstallDef as CommandDef, main: uninstallMain },
   config: { def: configDef as CommandDef, main: configMain },
+  host: { def: hostDef as CommandDef, main: hostMain },
 };
 
 const EXIT_INTERNAL = 70;
@@ -65,7 +67,9 @@ async function usage(rawArgs: string[]): Promise<string> {
 }
 
 async function main(rawArgs: string[]): Promise<number> {
-  if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
+  // What follows `--` is someone else's command line (`host fsfreeze 5 -- cp --help`).
+  const ours = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
+  if (ours.includes("--help") || ours.includes("-h")) {
     process.stdout.write(`${await usage(rawArgs)}\n`);
     return 0;
   }

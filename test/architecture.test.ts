@@ -17,7 +17,7 @@ const STAGES: [string, number][] = [
   ["src/publish/", 4],
   ["src/pipeline/", 5],
   ["src/requests/", 6],
-  ["src/lifecycle/", 7], ["src/install/", 7],
+  ["src/lifecycle/", 7], ["src/install/", 7], ["src/host/", 7],
   ["src/cli/", 8],
   ["src/main.ts", 9],
 ];

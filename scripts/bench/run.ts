@@ -19,6 +19,7 @@
 //   rest      xenstore writes with memory flat and changing (--memory-interval 1, extrapolated)
 //   idle      CPU ticks and context switches of all threads over a window, GC timer on and off
 //   churn     RSS before / during / after address churn
+//   fsfreeze  freeze / thaw latency from dom0 (p50/p99 of 20 cycles), longest time frozen (fsfreeze.ts)
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +29,7 @@ import {
   type Memory, type ThreadTotals,
 } from "./lib.ts";
 import { RUNTIME_FLAGS } from "../build.ts";
+import { benchFsfreeze } from "./fsfreeze.ts";
 import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../src/lifecycle/service-status.ts";
 import { ClockSteps, difference, FixtureRoot, launcher, Netns, ptyRelayUnavailable, rigUnavailable, VIFS, Xenstore, type Launcher, type Proc } from "./rig.ts";
 
@@ -46,7 +48,7 @@ const { values: argv } = parseArgs({
 });
 if (argv.help) {
   process.stdout.write(
-    "usage: bun scripts/bench/run.ts [--quick] [--churn-minutes N] [--only size,start,memory,reaction,burst,rest,idle,churn]\n" +
+    "usage: bun scripts/bench/run.ts [--quick] [--churn-minutes N] [--only size,start,memory,reaction,burst,rest,idle,churn,fsfreeze]\n" +
       "                                [--all-targets] [--no-build] [--json FILE]\n",
   );
   process.exit(0);
@@ -66,7 +68,7 @@ const CFG = {
   churnSpacingMs: 20,
 };
 if (!(CFG.churnMinutes >= 0)) throw new Error("--churn-minutes wants a number of minutes");
-const ALL = ["size", "start", "memory", "reaction", "burst", "rest", "idle", "churn"] as const;
+const ALL = ["size", "start", "memory", "reaction", "burst", "rest", "idle", "churn", "fsfreeze"] as const;
 type Name = (typeof ALL)[number];
 const ONLY = new Set((argv.only ?? ALL.join(",")).split(",").map((s) => s.trim()));
 for (const n of ONLY) if (!(ALL as readonly string[]).includes(n)) throw new Error(`unknown scenario '${n}' (known: ${ALL.join(", ")})`);
@@ -179,6 +181,7 @@ async function main(): Promise<number> {
           ["rest", 240_000, rest],
           ["idle", 2 * (CFG.idleSettleS + CFG.idleWindowS) * 1000 + 120_000, idle],
           ["churn", CFG.churnMinutes * 60_000 + 180_000, churn],
+          ["fsfreeze", 180_000, async () => void (await benchFsfreeze([agentBin])).forEach((r) => row({ scenario: "fsfreeze", ...r }))],
         ];
         for (const [name, bound, fn] of plan) {
           if (!ONLY.has(name)) continue;

@@ -92,14 +92,14 @@ wait_until() {
 
 # --- guests -----------------------------------------------------------------------------------------------------
 declare -A DOMID IPADDR        # per guest name
-guest_create() {  # guest_create NAME pv|pvh IPV4/PREFIX [extra xl config lines...]
+guest_create() {  # guest_create NAME pv|pvh IPV4/PREFIX [extra xl config lines...]; GUEST_EXTRA: more kernel arguments
   local name=$1 type=$2 ip=$3; shift 3
   local cfg=/tmp/$name.cfg
   {
     echo "name = \"$name\""; echo "type = \"$type\""
     echo "kernel = \"/boot/vmlinuz-$(uname -r)\""        # the guest runs dom0's own kernel
     echo "ramdisk = \"$GUEST_INITRD\""
-    echo "extra = \"console=hvc0 rdinit=/init quiet e2e_ip=$ip${E2E_AGENT_ARGS:+ e2e_agent_args=${E2E_AGENT_ARGS// /,}}\""
+    echo "extra = \"console=hvc0 rdinit=/init quiet e2e_ip=$ip${E2E_AGENT_ARGS:+ e2e_agent_args=${E2E_AGENT_ARGS// /,}}${GUEST_EXTRA:+ $GUEST_EXTRA}\""
     echo "memory = ${E2E_GUEST_MEM:-512}"; echo "vcpus = 1"
     echo "vif = [ \"bridge=xenbr0\" ]"
     echo "on_poweroff = \"destroy\""; echo "on_crash = \"destroy\""

@@ -186,6 +186,55 @@ sc_pv_agent_footprint() {
   [[ ,$t != *,Worker,* ]] || { fail "the fd watchers fell back to a Worker: ${t%,}"; return 1; }
 }
 
+# Issue 16: a copy of a guest's data disk taken by `host fsfreeze` is consistent, one taken without it is not.
+reply_ok() {  # the guest answered the last request, with rc 0
+  request_failed && return 2
+  [ "${T[data/e2e-reply]:-}" = "$REQ 0" ] || { DETAIL="no answer to request $REQ yet"; return 1; }
+}
+fsfreeze_served() { [ "${T[data/feature-fsfreeze]:-}${T[control/feature-fsfreeze]:-}" = 1 ] || { DETAIL="no data/ or control/feature-fsfreeze"; return 1; }; }
+writer_past() {  # writer_past N: the guest's writer has done more than N writes (asks again until so)
+  request_failed && return 2
+  [ "${T[data/e2e-reply]:-}" = "$REQ 0" ] || { DETAIL="no answer to writer-count $REQ yet"; return 1; }
+  [[ ${T[data/e2e-writer]:-} =~ ^[0-9]+$ ]] && [ "${T[data/e2e-writer]}" -gt "$1" ] && return 0
+  DETAIL="writer count ${T[data/e2e-writer]:-none}, want more than $1"
+  guest_request fsf writer-count; return 1
+}
+sc_pv_fsfreeze() {
+  guest_destroy pv                # one guest at a time: the memory of the rig is small
+  local img=/var/lib/e2e-fsf.img copy=/var/lib/e2e-fsf.copy D out rc before
+  truncate -s 256M "$img" && mkfs.ext4 -q -F "$img" || { fail "mkfs.ext4 of the data disk failed"; return 1; }
+  GUEST_EXTRA=e2e_fsfreeze=1 guest_create fsf pv 10.0.0.4/24 "disk = [ 'format=raw,vdev=xvdb,access=rw,target=$img' ]" || return 1
+  D=${DOMID[fsf]}
+  wait_until 180 "$D" has data/e2e-state || { fail "guest fsf never reached its init: $DETAIL"; return 1; }
+  wait_until 60 "$D" fsfreeze_served || { fail "the agent does not advertise fsfreeze: $DETAIL"; return 1; }
+  guest_request fsf mount xvdb /mnt/data
+  wait_until 30 "$D" reply_ok || { fail "mounting xvdb in the guest: $DETAIL"; return 1; }
+  guest_request fsf writer-start /mnt/data      # one request at a time: the guest reads only the latest
+  wait_until 30 "$D" reply_ok || { fail "starting the writer: $DETAIL"; return 1; }
+  guest_request fsf writer-count
+  wait_until 30 "$D" writer_past 3 || { fail "the guest's writer does not write: $DETAIL"; return 1; }
+  # Without the freeze: the copy of a mounted, busy ext4 needs journal recovery (so the check can fail).
+  cp "$img" "$copy" || { fail "cp of the data disk failed"; return 1; }
+  if ! dumpe2fs -h "$copy" 2>/dev/null | grep -q '^Filesystem features:.*needs_recovery'; then
+    fail "a copy taken without freezing does not need journal recovery: the check below would prove nothing"; return 1
+  fi
+  note "unfrozen copy: needs_recovery"
+  out=$(/mnt/share/xen-guest-agent host fsfreeze "$D" --timeout 30 --mount /mnt/data -- cp "$img" "$copy" 2>&1); rc=$?
+  echo "$out"
+  [ $rc -eq 0 ] || { fail "host fsfreeze -- cp: exit $rc: $(echo "$out" | tail -1)"; return 1; }
+  note "$(echo "$out" | grep -o 'frozen for [0-9]* ms' | head -1)"
+  out=$(e2fsck -fn "$copy" 2>&1); rc=$?
+  [ $rc -eq 0 ] && ! echo "$out" | grep -qi recover || { echo "$out"; fail "e2fsck -fn on the frozen copy: rc=$rc $(echo "$out" | grep -i -m1 -e recover -e error)"; return 1; }
+  note "frozen copy: e2fsck -fn clean"
+  before=${T[data/e2e-writer]}
+  guest_request fsf writer-count
+  before=$(( ${before:-0} ))
+  wait_until 30 "$D" writer_past "$before" || { fail "the guest's writer did not continue after the thaw: $DETAIL"; return 1; }
+  note "writer continued (${T[data/e2e-writer]} writes)"
+  guest_destroy fsf
+  rm -f "$img" "$copy"
+}
+
 # --- main -------------------------------------------------------------------------------------------------------
 if [ -n "${E2E_TRACE:-}" ]; then exec {xfd}>"$S/dom0-trace.log"; BASH_XTRACEFD=$xfd; PS4='+ ${EPOCHREALTIME} ${FUNCNAME[0]:-main}: '; set -x; fi
 if [ -n "${E2E_MEMCHECK:-}" ]; then   # diagnostic: detects memory corruption in dom0 independently of this script
@@ -206,6 +255,7 @@ scenario pv-save-restore   sc_pv_save_restore
 scenario pv-volumes        sc_pv_volumes
 scenario pv-vcpu-hotplug   sc_pv_vcpu_set
 scenario pv-agent-footprint sc_pv_agent_footprint
+scenario pv-fsfreeze       sc_pv_fsfreeze
 scenario pvh-start         sc_pvh_start
 run_scenarios
 

@@ -1,7 +1,7 @@
 // `xen-guest-agent collect`: gather every fact once, print it, exit.
 import type { CommandDef } from "citty";
 import { TreeBuilder } from "../schema/index.ts";
-import { collectStaticFacts } from "../collectors/static.ts";
+import { collectStaticFacts, timedCollectors } from "../collectors/static.ts";
 import { CONFIG_ARG, loadConfig } from "../config/file.ts";
 import { OPTIONS } from "../config/options.ts";
 import type { Facts } from "../facts/facts.ts";
@@ -29,7 +29,7 @@ export async function collectMain(rawArgs: string[]): Promise<number> {
   const { config } = loadConfig(values, process.env);
   const { logger: log } = createLogger({ level: config.loglevel === "info" ? "warn" : config.loglevel, stderr: true });
   const root = new HostRoot(config.root);
-  const facts: Facts = collectStaticFacts(root);
+  const facts: Facts = collectStaticFacts(root, timedCollectors(root, log));
   try {
     facts.network = await collectNetworkOnce(root, log.withTag("netlink"));
   } catch (e) {

@@ -2,7 +2,7 @@
 // TOML that can be pasted into the configuration file (or as JSON with --json).
 import type { CommandDef } from "citty";
 import { OPTIONS, type ConfigOrigin, type OptionSpec } from "../config/options.ts";
-import { CONFIG_ARG, loadConfig, type LoadedConfig } from "../config/file.ts";
+import { CONFIG_ARG, loadConfig, requestPolicy, REQUESTS_TABLE, type LoadedConfig } from "../config/file.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
 export const configDef = ({
@@ -43,6 +43,11 @@ export function renderToml(loaded: LoadedConfig): string {
   const rows = OPTIONS.map((spec) => [`${spec.flag} = ${tomlValue(loaded.config[spec.key])}`, originText(spec, loaded.origin[spec.key], loaded)] as const);
   const width = Math.max(...rows.map(([a]) => a.length));
   for (const [assignment, origin] of rows) lines.push(`${assignment.padEnd(width)}  # ${origin}`);
+  // The host-request policy (default deny): each request type, on or off, and where that came from.
+  lines.push("", `[${REQUESTS_TABLE}]`);
+  const policy = requestPolicy(loaded).entries().map((e) => [`${e.key} = ${e.allowed}`, e.origin === "file" ? `file ${file.path}` : "default"] as const);
+  const policyWidth = Math.max(...policy.map(([a]) => a.length));
+  for (const [assignment, origin] of policy) lines.push(`${assignment.padEnd(policyWidth)}  # ${origin}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -50,7 +55,8 @@ export function renderJson(loaded: LoadedConfig): string {
   const options = Object.fromEntries(
     OPTIONS.map((spec) => [spec.flag, { value: loaded.config[spec.key], origin: loaded.origin[spec.key], ...(spec.env ? { env: spec.env } : {}) }]),
   );
-  return `${JSON.stringify({ file: { path: loaded.file.path, found: loaded.file.found, explicit: loaded.file.explicit }, options }, null, 2)}\n`;
+  const requests = Object.fromEntries(requestPolicy(loaded).entries().map((e) => [e.key, { value: e.allowed, origin: e.origin }]));
+  return `${JSON.stringify({ file: { path: loaded.file.path, found: loaded.file.found, explicit: loaded.file.explicit }, options, requests }, null, 2)}\n`;
 }
 
 export async function configMain(rawArgs: string[]): Promise<number> {

@@ -2,7 +2,7 @@
 // reconnecting, migration triggers, reload, systemd) is src/lifecycle/supervisor.ts. This file
 // only wires them to the process: configuration, logger, signals, NOTIFY_SOCKET.
 //
-//   SIGTERM, SIGINT   finish the batch in flight (at most 1.5 s) and exit 0
+//   SIGTERM, SIGINT   thaw what fsfreeze froze, finish the batch in flight (at most 1.5 s), exit 0
 //   SIGHUP            read the configuration file again and republish everything; a bad file is
 //                     logged and the running configuration stays
 import type { CommandDef } from "citty";
@@ -13,7 +13,11 @@ import { FatalError } from "../errors.ts";
 import { createLogger } from "../log/sinks.ts";
 import { defaultConnector } from "../lifecycle/links.ts";
 import { ReloadableLogger } from "../log/reloadable.ts";
+import { LogHold } from "../log/hold.ts";
+import { HostRoot } from "../collectors/host-root.ts";
+import { FsfreezeAgent, thawLeftovers } from "../requests/fsfreeze/agent.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
+import { RequestsHook } from "../requests/hook.ts";
 import { openNotifier, watchdogUsec, type Notifier } from "../../native/index.ts";
 import { pageOutExecutable } from "../../native/index.ts";
 import { fdWatchBackend } from "../../native/index.ts";
@@ -25,7 +29,9 @@ export const runDef = ({
   args: { ...CONFIG_ARG, ...AGENT_ARGS },
 }) satisfies CommandDef;
 
-const makeLogger = (config: AgentConfig) => createLogger({ level: config.loglevel, stderr: config.stderr }).logger;
+/** Every logger of the process writes through it: fsfreeze holds lines while filesystems are frozen. */
+const logHold = new LogHold();
+const makeLogger = (config: AgentConfig) => createLogger({ level: config.loglevel, stderr: config.stderr, hold: logHold }).logger;
 
 /**
  * Once start-up (or a full republish after a resume, migration or reload) is over, the executable's
@@ -46,7 +52,13 @@ export async function runMain(rawArgs: string[]): Promise<number> {
   const { values } = parseStrict(rawArgs, runDef.args as never);
   const env = process.env;
   const loaded = loadConfig(values, env); // UsageError: exit 2 naming the key and line
+  // Before the first log line: the journal may be on a filesystem a crashed run left frozen.
+  const leftovers = thawLeftovers(loaded.config, new HostRoot(loaded.config.root));
   const log = new ReloadableLogger(makeLogger(loaded.config));
+  for (const line of leftovers) log.warn(line);
+  // Built whatever the policy says: with [requests] fsfreeze off its requests are answered with an
+  // error by the channel, and nothing is ever frozen.
+  const fsfreeze = new FsfreezeAgent({ config: loaded.config, root: new HostRoot(loaded.config.root), log, logHold });
 
   let notifier: Notifier | undefined;
   try {
@@ -65,6 +77,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
     afterFullPublish: () => settle(log),
+    requests: new RequestsHook({ log, types: (_loaded, _log, client, base) => [fsfreeze.requestType(client, base)], onLost: () => fsfreeze.lost() }),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.
@@ -82,10 +95,13 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     const watchers = fdWatchBackend();
     if (watchers.backend === "worker") log.info(`waiting on the xenbus device and timers in a Worker (about 2 MB more memory): ${watchers.why}`);
   } catch (e) {
+    await fsfreeze.stop("stop");
     await supervisor.stop();
     throw e instanceof FatalError ? e : new FatalError((e as Error).message);
   }
   const signal = await stopSignal;
+  // Thawed first: nothing below may wait on a frozen filesystem (the log line included).
+  await fsfreeze.stop(signal === "SIGINT" ? "SIGINT" : "SIGTERM");
   log.info(`${signal}: stopping`);
   await supervisor.stop();
   return 0;

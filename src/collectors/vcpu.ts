@@ -17,13 +17,14 @@
 //
 // The uevent socket is read with native/socket-reader.ts (Bun's epoll, no thread, no timer): the
 // collector costs nothing while no device changes.
-import { writeFileSync } from "node:fs";
 import type { VcpuFacts } from "../facts/facts.ts";
 import type { HostRoot } from "./host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import { readSocket, type SocketReader } from "../../native/index.ts";
 import { openUevent, type UeventSocket } from "../../native/index.ts";
 import { cpuEvent, parseCpuList, parseUevents } from "./uevent.ts";
+import { Latest } from "../events/latest.ts";
+import { Warner } from "../events/warner.ts";
 
 export interface VcpuCollectorOptions {
   root: HostRoot;
@@ -40,25 +41,24 @@ export interface VcpuCollectorStats {
 }
 
 type Listener = (facts: VcpuFacts) => void;
-const MAX_WARNINGS = 5;
 
 export class VcpuCollector {
   private readonly root: HostRoot;
   private readonly log: Logger;
-  private readonly listeners = new Set<Listener>();
   private sock?: UeventSocket;
   private reader?: SocketReader;
   private known = new Set<number>();
-  private last: VcpuFacts = { hotplug: false, present: "", online: "" };
-  private lastKey = "";
+  private readonly last: Latest<VcpuFacts>;
+  private readonly warnings: Warner;
   private active = false;
   private stopped = false;
-  private warnings = 0;
   private readonly counters = { onlined: 0, overruns: 0, malformed: 0 };
 
   constructor(private readonly opts: VcpuCollectorOptions) {
     this.root = opts.root;
     this.log = opts.log;
+    this.last = new Latest<VcpuFacts>({ hotplug: false, present: "", online: "" }, "vCPU", opts.log);
+    this.warnings = new Warner(opts.log);
   }
 
   /** Opens the uevent socket and returns the first facts. Throws SystemError if it cannot. */
@@ -74,18 +74,16 @@ export class VcpuCollector {
       error: (err) => this.onReadError(err.code, err.message),
       end: () => this.fail("the uevent socket was closed"),
     });
-    this.last = this.read();
-    this.lastKey = JSON.stringify(this.last);
-    return this.last;
+    this.last.reset(this.read());
+    return this.last.value;
   }
 
   snapshot(): VcpuFacts {
-    return this.last;
+    return this.last.value;
   }
 
   onChange(cb: Listener): () => void {
-    this.listeners.add(cb);
-    return () => this.listeners.delete(cb);
+    return this.last.onChange(cb);
   }
 
   stats(): VcpuCollectorStats {
@@ -106,7 +104,7 @@ export class VcpuCollector {
     const { events, malformed } = parseUevents(chunk);
     if (malformed > 0) {
       this.counters.malformed += malformed;
-      this.warn(`${malformed} malformed uevent(s) skipped`);
+      this.warnings.warn(`${malformed} malformed uevent(s) skipped`);
     }
     let cpuChanged = false;
     for (const ev of events) {
@@ -144,11 +142,11 @@ export class VcpuCollector {
     const state = this.root.readLine(rel);
     if (state === undefined || state === "1") return;
     try {
-      writeFileSync(this.root.path(rel), "1");
+      this.root.write(rel, "1");
       this.counters.onlined++;
       this.log.info(`vCPU ${cpu} was added: brought it online`);
     } catch (e) {
-      this.warn(`vCPU ${cpu} was added but could not be brought online: ${(e as Error).message}`);
+      this.warnings.warn(`vCPU ${cpu} was added but could not be brought online: ${(e as Error).message}`);
     }
   }
 
@@ -172,23 +170,6 @@ export class VcpuCollector {
   }
 
   private publish(): void {
-    const facts = this.read();
-    const key = JSON.stringify(facts);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    this.last = facts;
-    for (const cb of this.listeners) {
-      try {
-        cb(facts);
-      } catch (e) {
-        this.log.error(`vCPU change listener failed: ${(e as Error).message}`);
-      }
-    }
-  }
-
-  private warn(message: string): void {
-    this.warnings++;
-    if (this.warnings <= MAX_WARNINGS) this.log.warn(message);
-    else this.log.debug(message);
+    this.last.set(this.read());
   }
 }

@@ -6,9 +6,11 @@
 //
 // Every problem is a UsageError naming the file, the key and its line, so `run` exits 2 at start
 // and a SIGHUP reload logs it and keeps the configuration it had.
-import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { HostFiles, SystemError } from "../../native/index.ts";
 import { OPTIONS, resolveConfig, type ResolvedConfig } from "./options.ts";
 import { UsageError } from "../errors.ts";
+import { checkPolicyTable, resolvePolicy, type RequestPolicy } from "./requests-policy.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/xen-guest-agent/config.toml";
 /** Environment fallback for --config (tests, containers). */
@@ -88,10 +90,15 @@ export function parseConfigText(text: string, path: string): Record<string, unkn
   const known = new Map(OPTIONS.map((o) => [o.flag, o]));
   for (const [key, value] of Object.entries(parsed)) {
     const line = lineOfKey(text, key);
+    if (key === REQUESTS_TABLE) {
+      const checked = checkPolicyTable(value);
+      if (!checked.ok) throw new UsageError(`${where(path, checked.key ? (lineOfKey(text, checked.key) ?? line) : line)}: ${checked.error}`);
+      continue;
+    }
     const spec = known.get(key);
     if (!spec) {
       const hint = known.has(key.replace(/_/g, "-")) ? ` (did you mean '${key.replace(/_/g, "-")}'?)` : "";
-      throw new UsageError(`${where(path, line)}: unknown key '${key}'${hint}; known keys: ${[...known.keys()].join(", ")}`);
+      throw new UsageError(`${where(path, line)}: unknown key '${key}'${hint}; known keys: ${[...known.keys()].join(", ")}, [${REQUESTS_TABLE}]`);
     }
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       throw new UsageError(`${where(path, line)}: key '${key}' must be a value, not a table`);
@@ -104,20 +111,30 @@ export function parseConfigText(text: string, path: string): Record<string, unkn
 
 /** Reads the configuration file. Missing: fine for the default path, an error for an explicit one. */
 export function readConfigFile(path: string, explicit: boolean): ConfigFile {
-  let buf: Buffer;
+  // Read like a host file (non-blocking, regular files only, at most the cap): a FIFO or a device
+  // given as --config must not hang or fill the agent.
+  let read;
   try {
-    buf = readFileSync(path);
+    read = new HostFiles("/").read(resolve(path), MAX_FILE_BYTES);
   } catch (e) {
-    const code = (e as { code?: string }).code;
+    const code = e instanceof SystemError ? e.code : undefined;
     if (code === "ENOENT" && !explicit) return { path, explicit, found: false, values: {} };
     throw new UsageError(`cannot read configuration file ${path}: ${code === "ENOENT" ? "no such file" : (e as Error).message}`);
   }
-  if (buf.length > MAX_FILE_BYTES) throw new UsageError(`${path}: ${buf.length} bytes is too big for a configuration file`);
-  return { path, explicit, found: true, values: parseConfigText(buf.toString("utf8"), path) };
+  if (read.truncated) throw new UsageError(`${path}: more than ${MAX_FILE_BYTES} bytes is too big for a configuration file`);
+  return { path, explicit, found: true, values: parseConfigText(read.bytes.toString("utf8"), path) };
 }
 
 export interface LoadedConfig extends ResolvedConfig {
   file: ConfigFile;
+}
+
+/** The one table in the file: the host-request policy (src/config/requests-policy.ts). */
+export const REQUESTS_TABLE = "requests";
+
+/** The host-request policy of a loaded configuration (its file's `[requests]` table, checked when read). */
+export function requestPolicy(loaded: Pick<LoadedConfig, "file">): RequestPolicy {
+  return resolvePolicy(loaded.file.values[REQUESTS_TABLE] as Record<string, boolean> | undefined);
 }
 
 /**

@@ -23,6 +23,10 @@ export interface AgentConfig {
   volumesInterval: number;
   vcpuHotplug: boolean;
   raiseFreezeTimeout: boolean;
+  fsfreezeTimeout: number;
+  fsfreezeHooks: string;
+  fsfreezeHookTimeout: number;
+  fsfreezeMarker: string;
 }
 
 type Kind = "boolean" | "string" | "enum" | "number" | "list";
@@ -77,6 +81,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     description: "Bring hot-added vCPUs online and advertise control/feature-vcpu-hotplug" },
   { key: "raiseFreezeTimeout", flag: "raise-freeze-timeout", kind: "boolean", default: true,
     description: "Raise /sys/power/pm_freeze_timeout from the kernel default 20000 to 300000 ms at start (migrating a loaded guest)" },
+  { key: "fsfreezeTimeout", flag: "fsfreeze-timeout", kind: "number", default: 10, min: 1, max: 60, valueHint: "<seconds>",
+    description: "Longest freeze: the filesystems are thawed after this long even if dom0 never asks (a request may ask for less)" },
+  { key: "fsfreezeHooks", flag: "fsfreeze-hooks", kind: "string", default: "/etc/xen-guest-agent/fsfreeze-hook.d", valueHint: "<dir>",
+    description: "Executables run with 'freeze' before a freeze and 'thaw' after the thaw (root-owned, not group/world-writable)" },
+  { key: "fsfreezeHookTimeout", flag: "fsfreeze-hook-timeout", kind: "number", default: 30, min: 1, max: 600, valueHint: "<seconds>",
+    description: "Time limit of each fsfreeze hook run (killed after it; a freeze hook that fails aborts the freeze)" },
+  { key: "fsfreezeMarker", flag: "fsfreeze-marker", kind: "string", default: "/run/xen-guest-agent/fsfreeze.json", valueHint: "<file>",
+    description: "Where the list of frozen filesystems is kept while frozen, on a tmpfs (thawed at the next start after a crash)" },
 ];
 
 export type ConfigOrigin = "default" | "env" | "file" | "cli";

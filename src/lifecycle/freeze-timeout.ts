@@ -1,7 +1,6 @@
 // XenServer's agent raises the kernel's task-freeze timeout so that suspending a loaded guest for a
 // migration does not fail with "Freezing of tasks failed after 20.00 seconds" (CP-41689). Only the
 // kernel default is changed: a value someone chose is left alone.
-import { writeFileSync } from "node:fs";
 import type { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 
@@ -22,7 +21,7 @@ export function raiseFreezeTimeout(root: HostRoot, log: Logger): FreezeTimeoutOu
     return "left";
   }
   try {
-    writeFileSync(root.path(FREEZE_TIMEOUT_PATH), RAISED_MS);
+    root.write(FREEZE_TIMEOUT_PATH, RAISED_MS);
     log.info(`raised pm_freeze_timeout from ${KERNEL_DEFAULT_MS} to ${RAISED_MS} ms (so migration does not time out freezing tasks)`);
     return "raised";
   } catch (e) {

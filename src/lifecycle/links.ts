@@ -5,7 +5,6 @@ import { FatalError } from "../errors.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import { consoleTarget } from "../publish/console-target.ts";
-import { xenstoreTarget } from "../publish/xenstore-target.ts";
 import type { PublishTarget } from "../publish/publisher.ts";
 import type { WatchingClient, XenstoreClient } from "../xenstore/client.ts";
 import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
@@ -19,6 +18,8 @@ export interface Link {
   readonly client?: WatchingClient;
   /** Prefix for paths on a privileged connection (tests); empty on a guest connection. */
   readonly base?: string;
+  /** xenstore links: the full client, for the request handlers (src/requests/). */
+  readonly xenstore?: XenstoreClient;
   /** `cb` runs once when the link dies by itself (never after close()). */
   onLost(cb: (err: Error) => void): void;
   close(): void;
@@ -32,17 +33,26 @@ export class NoXenstoreError extends FatalError {
   override name = "NoXenstoreError";
 }
 
-/** A link over a connected client. `base` prefixes paths on a privileged connection (tests). */
+/**
+ * A link over a connected client. Paths stay relative: on the guest's connection xenstored
+ * resolves them under /local/domain/<domid>; on a privileged socket (dom0, tests) `base` (such as
+ * `/local/domain/5`) is prepended.
+ */
 export function clientLink(client: XenstoreClient, base = ""): Link {
   return {
     name: client.transport,
-    target: xenstoreTarget(client, base),
+    target: {
+      name: client.transport,
+      write: (path, value) => client.write(base ? `${base}/${path}` : path, value),
+      rm: (path) => client.rm(base ? `${base}/${path}` : path),
+    },
     client: {
       read: (p) => client.read(p),
       directory: (p) => client.directory(p),
       watch: (p, cb) => client.watch(p, cb),
     },
     base,
+    xenstore: client,
     onLost: (cb) => void client.onConnectionLost(cb),
     close: () => client.close(),
   };

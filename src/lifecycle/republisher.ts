@@ -8,7 +8,8 @@ import type { Logger } from "../log/logger.ts";
 import type { Pipeline } from "../pipeline/pipeline.ts";
 import { XenstoreError } from "../xenstore/errors.ts";
 import type { Link } from "./links.ts";
-import { Coalescer, type TriggerReason } from "./triggers.ts";
+import { SettleBatch } from "../events/window.ts";
+import type { TriggerReason } from "./triggers.ts";
 
 export interface RepublisherOptions {
   /** How long triggers may keep arriving before the one republish. */
@@ -25,10 +26,10 @@ export interface RepublisherOptions {
 }
 
 export class Republisher {
-  private readonly coalescer: Coalescer<TriggerReason>;
+  private readonly coalescer: SettleBatch<TriggerReason>;
 
   constructor(private readonly opts: RepublisherOptions) {
-    this.coalescer = new Coalescer(opts.settleMs, (reasons) => this.run(reasons));
+    this.coalescer = new SettleBatch(opts.settleMs, (reasons) => this.run(reasons));
   }
 
   trigger(reason: TriggerReason): void {

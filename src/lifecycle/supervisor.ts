@@ -3,7 +3,7 @@
 // systemd hears (service-status.ts), and the collectors feeding the pipeline
 // (src/pipeline/fact-sources.ts); it owns the configuration and its reload.
 //
-//   LinkKeeper ── attached ──► SwitchableTarget ◄── Pipeline ◄── FactSources (collectors)
+//   LinkKeeper ── attached ──► LinkSession target ◄── Pipeline ◄── FactSources (collectors)
 //       ▲            │ watches: triggers, SR-IOV, ForeignChangeWatch
 //       └── lost ◄───┘ (publish aborted, read failed, link died)
 //
@@ -18,14 +18,15 @@ import type { AgentConfig } from "../config/options.ts";
 import type { LoadedConfig } from "../config/file.ts";
 import { FatalError } from "../errors.ts";
 import type { BackoffPolicy } from "../events/backoff.ts";
+import { deepEqual } from "../events/equal.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ReloadableLogger } from "../log/reloadable.ts";
+import type { RequestsHook } from "../requests/hook.ts";
 import { FactSources, type FactSourcesOptions } from "../pipeline/fact-sources.ts";
 import type { ReadBack } from "../pipeline/pipeline.ts";
-import type { PublishResult } from "../publish/publisher.ts";
+import { notConnected, type PublishResult, type PublishTarget } from "../publish/publisher.ts";
 import { readBack } from "../publish/read-back.ts";
-import { SwitchableTarget } from "../publish/switchable-target.ts";
 import { SCHEMAS } from "../schema/index.ts";
 import { AGENT_FACTS } from "../facts/version.ts";
 import { XenstoreError } from "../xenstore/errors.ts";
@@ -68,6 +69,8 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** The heartbeat's value (default: local time as C asctime() prints it). */
   clock?: () => string;
+  /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
+  requests?: RequestsHook;
   /** Tests: passed to every FactSources (network namespace, receive buffer). */
   sources?: Pick<FactSourcesOptions, "network" | "startNetwork">;
 }
@@ -96,7 +99,6 @@ const ALL_OWNED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.owned))];
 const ALL_WATCHED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.watched))];
 
 export class Supervisor {
-  readonly target: SwitchableTarget;
   readonly events: SupervisorEvents = {};
   private loaded: LoadedConfig;
   private readonly log: ReloadableLogger;
@@ -115,7 +117,6 @@ export class Supervisor {
   constructor(private readonly opts: SupervisorOptions) {
     this.loaded = opts.loaded;
     this.log = opts.log;
-    this.target = new SwitchableTarget(this.loaded.config.publisher);
     this.service = new ServiceStatus({
       notifier: opts.notifier,
       watchdogUsec: opts.watchdogUsec,
@@ -198,9 +199,11 @@ export class Supervisor {
     this.republisher.cancel();
     this.clock?.close();
     await this.stopSources({ keep: true });
+    // host requests: the feature keys go while the link is still open (dom0 sees the agent leave).
+    await withTimeout(this.opts.requests?.withdraw(), this.opts.stopTimeoutMs ?? 1500);
     void this.session?.close();
     this.keeper.close();
-    this.target.set(undefined);
+    this.sources?.pipeline.retarget(notConnected(this.config.publisher));
     this.service.close();
     this.phase = "stopped";
   }
@@ -247,7 +250,8 @@ export class Supervisor {
       },
     });
     this.session = session;
-    this.target.set(session.target);
+    this.sources?.pipeline.retarget(session.target);
+    if (link.xenstore) this.opts.requests?.attach(link.xenstore, link.base ?? "", this.loaded); // host requests
     if (link.client) this.raiseFreezeTimeoutOnce();
     if (reason === "reconnect") {
       this.events.reconnected?.(1);
@@ -256,9 +260,15 @@ export class Supervisor {
   }
 
   private detached(): void {
+    this.opts.requests?.lost(); // host requests: the channel's watches died with the link
     void this.session?.close();
     this.session = undefined;
-    this.target.set(undefined);
+    this.sources?.pipeline.retarget(this.target);
+  }
+
+  /** Where the pipeline writes now: the current link's target, or one that fails until there is one. */
+  private get target(): PublishTarget {
+    return this.session?.target ?? notConnected(this.config.publisher);
   }
 
   /** Nothing on the host changes before the agent has decided it runs: xenstore is open (issue 19 #9). */
@@ -302,7 +312,7 @@ export class Supervisor {
     await sources.start(this.readBack());
     if (this.sources !== sources) return;
     const ms = Math.round(performance.now() - started);
-    this.log.info(`xen-guest-agent ${AGENT_FACTS.version} publishing to ${this.target.name} (${config.schema} schema), first publish after ${ms} ms`);
+    this.log.info(`xen-guest-agent ${AGENT_FACTS.version} publishing to ${sources.pipeline.targetName} (${config.schema} schema), first publish after ${ms} ms`);
   }
 
   /** Stops the collectors, waiting (bounded) for the publish in flight; `keep`: still readable (tests). */
@@ -324,7 +334,7 @@ export class Supervisor {
 
   private published(sources: FactSources, result: PublishResult): void {
     if (this.sources !== sources) return;
-    this.service.published(sources.pipeline.written().size, this.target.name);
+    this.service.published(sources.pipeline.written().size, sources.pipeline.targetName);
     this.events.published?.(result);
   }
 
@@ -343,6 +353,7 @@ export class Supervisor {
     sources.pipeline.republish(this.readBack());
     sources.resync();
     void sources.pipeline.idle().then(() => {
+      this.opts.requests?.republished(); // host requests: advertise again, handle what came meanwhile
       this.service.fullPublishDone();
       this.events.republished?.(reasons);
     });
@@ -362,11 +373,12 @@ export class Supervisor {
     this.service.reloading();
     const before = this.config;
     this.loaded = next;
+    this.opts.requests?.reloaded(next); // host requests: the new [requests] policy
     const after = next.config;
     if (this.opts.makeLogger && (before.loglevel !== after.loglevel || before.stderr !== after.stderr)) {
       this.log.replace(this.opts.makeLogger(after));
     }
-    const changed = (Object.keys(after) as (keyof AgentConfig)[]).filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
+    const changed = (Object.keys(after) as (keyof AgentConfig)[]).filter((k) => !deepEqual(before[k], after[k]));
     this.log.info(`SIGHUP: configuration reloaded from ${next.file.found ? next.file.path : "defaults"}` +
       `${changed.length ? ` (changed: ${changed.join(", ")})` : " (unchanged)"}; republishing everything`);
     await this.stopSources();
@@ -391,4 +403,12 @@ export class Supervisor {
     this.events.reloaded?.(true);
     return true;
   }
+}
+
+/** Waits for `p` at most `ms` (a stop must not hang on a dead link). */
+async function withTimeout(p: Promise<void> | undefined, ms: number): Promise<void> {
+  if (!p) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -102,38 +102,3 @@ export async function registerWatchTriggers(
     },
   };
 }
-
-/**
- * Turns triggers that arrive together into one action: the first trigger opens a window of
- * `settleMs`; every trigger until it closes joins, then `run` gets all their reasons once.
- * A trigger while `run` is in progress opens a new window (the state may have changed again).
- */
-export class Coalescer<R extends string> {
-  private reasons = new Set<R>();
-  private timer: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(
-    private readonly settleMs: number,
-    private readonly run: (reasons: R[]) => void,
-  ) {}
-
-  fire(reason: R): void {
-    this.reasons.add(reason);
-    this.timer ??= setTimeout(() => {
-      this.timer = undefined;
-      const reasons = [...this.reasons];
-      this.reasons.clear();
-      this.run(reasons);
-    }, this.settleMs);
-  }
-
-  get pending(): boolean {
-    return this.timer !== undefined;
-  }
-
-  cancel(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.reasons.clear();
-  }
-}

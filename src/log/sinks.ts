@@ -7,6 +7,7 @@
 // of RSS for the daemon's whole life (bun-runtime.md §8), and prints glyphs into pipes.
 import { fstatSync } from "node:fs";
 import { createConsola, type ConsolaReporter, type LogObject } from "consola/core";
+import type { LogHold } from "./hold.ts";
 import type { Logger, LogLevel } from "./logger.ts";
 import { connectUnixDatagram } from "../../native/index.ts";
 
@@ -101,7 +102,8 @@ export interface LogSetup {
   sink: LogSink;
 }
 
-export function createLogger(opts: { level: LogLevel; stderr: boolean; env?: Record<string, string | undefined> }): LogSetup {
+/** `hold`: lines pass through it, so they can be held while filesystems are frozen (hold.ts). */
+export function createLogger(opts: { level: LogLevel; stderr: boolean; env?: Record<string, string | undefined>; hold?: LogHold }): LogSetup {
   const env = opts.env ?? process.env;
   let sink: LogSink = "stderr";
   let reporter: ConsolaReporter = stderrReporter(process.stderr.isTTY === true && !env.NO_COLOR);
@@ -117,6 +119,6 @@ export function createLogger(opts: { level: LogLevel; stderr: boolean; env?: Rec
       // No syslog daemon (containers, minimal guests): stderr is the only place left.
     }
   }
-  const logger = createConsola({ level: CONSOLA_LEVEL[opts.level], reporters: [reporter] });
+  const logger = createConsola({ level: CONSOLA_LEVEL[opts.level], reporters: [opts.hold ? opts.hold.wrap(reporter) : reporter] });
   return { logger, sink };
 }

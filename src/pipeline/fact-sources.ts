@@ -1,9 +1,7 @@
 // The collectors feeding one pipeline until stopped: the network (rtnetlink), volumes (mount
 // table), vCPUs (uevents), and the memory/host-name timer (memory has no event source).
 import { Pipeline, type ReadBack } from "./pipeline.ts";
-import { collectStaticFacts } from "../collectors/static.ts";
-import { collectHost } from "../collectors/hostname.ts";
-import { collectMemory } from "../collectors/meminfo.ts";
+import { collectStaticFacts, timedCollectors } from "../collectors/static.ts";
 import { VcpuCollector } from "../collectors/vcpu.ts";
 import type { AgentConfig } from "../config/options.ts";
 import type { HostRoot } from "../collectors/host-root.ts";
@@ -33,12 +31,14 @@ export class FactSources {
   private readonly network: NetworkCollector;
   private readonly volumes: VolumesCollector | undefined;
   private readonly vcpus: VcpuCollector | undefined;
+  private readonly timed: ReturnType<typeof timedCollectors>;
   private memoryTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
 
   constructor(private readonly opts: FactSourcesOptions) {
     const { config, log, root, target } = opts;
-    this.pipeline = new Pipeline({ config, facts: collectStaticFacts(root), target, log, clock: opts.clock });
+    this.timed = timedCollectors(root, log);
+    this.pipeline = new Pipeline({ config, facts: collectStaticFacts(root, this.timed), target, log, clock: opts.clock });
     this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...(opts.sriov ? { sriov: opts.sriov } : {}), ...opts.network });
     if (config.volumes) this.volumes = new VolumesCollector({ root, log: log.withTag("volumes"), intervalSeconds: config.volumesInterval });
     if (config.vcpuHotplug) this.vcpus = new VcpuCollector({ root, log: log.withTag("vcpu") });
@@ -49,7 +49,7 @@ export class FactSources {
    * previous run left in the tree, so only the difference is written (xenstore links).
    */
   async start(readBack?: ReadBack): Promise<void> {
-    const { config, log, root } = this.opts;
+    const { config, log } = this.opts;
     try {
       const network = await (this.opts.startNetwork ? this.opts.startNetwork(this.network) : this.network.start());
       if (this.stopped) return;
@@ -83,8 +83,8 @@ export class FactSources {
     if (this.stopped) return; // stopped (SIGTERM, SIGHUP) while the first publish ran
     // The only timer: memory has no event source. Only changed values are written.
     this.memoryTimer = setInterval(() => {
-      this.pipeline.update("memory", collectMemory(root));
-      this.pipeline.update("host", collectHost(root));
+      this.pipeline.update("memory", this.timed.memory.collect());
+      this.pipeline.update("host", this.timed.host.collect());
     }, config.memoryInterval * 1000);
   }
 

@@ -4,6 +4,7 @@
 import type { FactKey, Facts } from "../facts/facts.ts";
 import type { Logger } from "../log/logger.ts";
 import { Backoff, EAGAIN_BACKOFF } from "../events/backoff.ts";
+import { deepEqual } from "../events/equal.ts";
 import { Publisher, type PublishResult, type PublishTarget } from "../publish/publisher.ts";
 import { TreeBuilder, type Schema, type SchemaConfig } from "../schema/index.ts";
 import type { Tree } from "../schema/tree.ts";
@@ -59,7 +60,7 @@ export class Pipeline {
 
   /** Replaces one slice of the facts; publishes (soon) only if it changed. */
   update<K extends FactKey>(key: K, value: Facts[K]): void {
-    if (JSON.stringify(this.facts[key]) === JSON.stringify(value)) return;
+    if (deepEqual(this.facts[key], value)) return;
     if (value === undefined) delete this.facts[key];
     else this.facts[key] = value;
     this.schedule();
@@ -78,6 +79,15 @@ export class Pipeline {
   /** Someone else changed or removed `path`: what the agent has there is written again. */
   forget(path: string): void {
     if (this.publisher.forget(path)) this.schedule();
+  }
+
+  /** Publishes to `target` from now on (the lifecycle's link changed). */
+  retarget(target: PublishTarget): void {
+    this.publisher.retarget(target);
+  }
+
+  get targetName(): string {
+    return this.publisher.targetName;
   }
 
   /** What the publisher believes it has written. */

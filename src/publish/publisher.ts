@@ -12,7 +12,7 @@
 //                      stops with PublishAbortedError and the lifecycle reconnects
 import type { Logger } from "../log/logger.ts";
 import type { Tree } from "../schema/tree.ts";
-import { XenstoreError } from "../xenstore/errors.ts";
+import { XenstoreConnectionError, XenstoreError } from "../xenstore/errors.ts";
 import { applyToMirror, planChanges, type Change, type PhaseOf } from "./plan.ts";
 
 /** Where changes go: xenstore, or stdout for the console publisher. */
@@ -20,6 +20,17 @@ export interface PublishTarget {
   readonly name: string;
   write(path: string, value: string): Promise<void>;
   rm(path: string): Promise<void>;
+}
+
+/** There is no link right now (reconnecting): every request fails like a lost connection. */
+export class NotConnectedError extends XenstoreConnectionError {
+  override name = "NotConnectedError";
+}
+
+/** The target while no link is up: one message whatever the key, so the outage is logged once. */
+export function notConnected(name: string): PublishTarget {
+  const fail = () => Promise.reject(new NotConnectedError(`not connected to ${name} (reconnecting)`));
+  return { name, write: fail, rm: fail };
 }
 
 /** The daemon's connection is gone: the batch stops and the caller reconnects and republishes. */
@@ -71,10 +82,19 @@ export class Publisher {
   private readonly log: Logger;
 
   constructor(
-    private readonly target: PublishTarget,
+    private target: PublishTarget,
     private readonly opts: PublisherOptions,
   ) {
     this.log = opts.log;
+  }
+
+  /** Writes go to `target` from now on (a new link; `notConnected` while there is none). */
+  retarget(target: PublishTarget): void {
+    this.target = target;
+  }
+
+  get targetName(): string {
+    return this.target.name;
   }
 
   /**

@@ -36,3 +36,18 @@ export class XenstoreTimeoutError extends Error {
 export class XenstoreProtocolError extends Error {
   override name = "XenstoreProtocolError";
 }
+
+/** True when `e` is a daemon answer with the given code: `isXenstoreCode(e, "ENOENT")`. */
+export function isXenstoreCode(e: unknown, code: string): e is XenstoreError {
+  return e instanceof XenstoreError && e.code === code;
+}
+
+/** The value at `path`, or undefined when there is none (ENOENT); other failures are thrown. */
+export async function readIfPresent(ops: { read(path: string): Promise<string> }, path: string): Promise<string | undefined> {
+  try {
+    return await ops.read(path);
+  } catch (e) {
+    if (isXenstoreCode(e, "ENOENT")) return undefined;
+    throw e;
+  }
+}

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderJson, renderToml } from "../../src/cli/config.ts";
@@ -51,6 +51,17 @@ describe("configuration file", () => {
     // The default path on this machine may or may not exist; pretend through the env it is absent.
     const r = loadConfig({}, {});
     expect(r.file.explicit).toBe(false);
+  });
+
+  test("a FIFO, /dev/zero or a huge file as --config is refused at once, not read (issue 19 #6)", () => {
+    const fifo = join(dir, "fifo.toml");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    expect(errorOf(() => loadConfig({ config: fifo }, {}))).toContain("FIFO, not a regular file");
+    expect(errorOf(() => loadConfig({ config: "/dev/zero" }, {}))).toContain("character device, not a regular file");
+    const huge = join(dir, "huge.toml");
+    writeFileSync(huge, "");
+    truncateSync(huge, 100 << 20);
+    expect(errorOf(() => loadConfig({ config: huge }, {}))).toContain("too big for a configuration file");
   });
 
   test.each([

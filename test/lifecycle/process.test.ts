@@ -5,7 +5,7 @@ import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { TreeBuilder } from "../../src/schema/index.ts";
-import { collectStaticFacts } from "../../src/collectors/static.ts";
+import { collectStaticFacts, timedCollectors } from "../../src/collectors/static.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import { HostRoot } from "../../src/collectors/host-root.ts";
 import { silentLogger } from "../../src/log/logger.ts";
@@ -17,53 +17,10 @@ import { readSocket } from "../../native/socket-reader.ts";
 import { sockaddrUn } from "../../native/sockaddr-un.ts";
 import { TestXenstored } from "../xenstore/server/server.ts";
 import { DOMID, FixtureRoot, treeDiff, xapiControl } from "./support.ts";
+import { Lines } from "../support/lines.ts";
 
 const MAIN = resolve(import.meta.dir, "../../src/main.ts");
 const BUN = process.execPath;
-
-/** A line-oriented view of a child's stderr: wait for a line matching a pattern. */
-class Lines {
-  readonly all: string[] = [];
-  private waiters: { re: RegExp; from: number; resolve(line: string): void }[] = [];
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    void (async () => {
-      const decoder = new TextDecoder();
-      let rest = "";
-      for await (const chunk of stream) {
-        rest += decoder.decode(chunk, { stream: true });
-        const parts = rest.split("\n");
-        rest = parts.pop() ?? "";
-        for (const line of parts) this.add(line);
-      }
-      if (rest) this.add(rest);
-    })();
-  }
-
-  private add(line: string): void {
-    this.all.push(line);
-    for (const w of [...this.waiters]) {
-      if (w.re.test(line)) {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
-    }
-  }
-
-  /** The first line matching `re` among those from index `from` on (seen already, or to come). */
-  waitFor(re: RegExp, ms = 5000, from = 0): Promise<string> {
-    const seen = this.all.slice(from).find((l) => re.test(l));
-    if (seen) return Promise.resolve(seen);
-    return new Promise((resolve, reject) => {
-      const w = { re, from, resolve: (l: string) => (clearTimeout(timer), resolve(l)) };
-      const timer = setTimeout(() => {
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        reject(new Error(`no line matching ${re} within ${ms} ms; got:\n${this.all.slice(-20).join("\n")}`));
-      }, ms);
-      this.waiters.push(w);
-    });
-  }
-}
 
 interface Agent {
   proc: Bun.Subprocess<"ignore", "pipe", "pipe">;
@@ -155,7 +112,7 @@ async function truthFor(dir: string): Promise<Map<string, string>> {
   const vcpus = vcpu.start();
   vcpu.stop();
   return new TreeBuilder(config).build({
-    ...collectStaticFacts(hostRoot),
+    ...collectStaticFacts(hostRoot, timedCollectors(hostRoot, silentLogger)),
     network: await collectNetworkOnce(hostRoot, silentLogger),
     volumes: collectVolumesOnce(hostRoot, silentLogger),
     vcpus,

@@ -1,6 +1,7 @@
 // A supervised agent against the in-process xenstored (test/xenstore/server), with a fixture host
 // root, a recording sd_notify, an injectable clock-jump source, and the check every fault test ends
 // with: the guest's tree holds exactly what the agent's facts say it should.
+import { requestTypes } from "../../src/requests/registry.ts";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -340,6 +341,8 @@ export function publishedKeys(srv: TestXenstored, leaves?: Set<string>): Map<str
 }
 
 /** Differences between the store and the wanted tree, as readable lines (empty when equal). */
+const REQUEST_FEATURE_KEYS = new Set(requestTypes({ describe: () => [] }).flatMap((t) => [t.feature, ...(t.featureFallback ? [t.featureFallback] : [])]));
+
 export function treeDiff(srv: TestXenstored, want: Map<string, string>, schema: string): string[] {
   const leaves = new Set<string>();
   const have = publishedKeys(srv, leaves);
@@ -347,6 +350,8 @@ export function treeDiff(srv: TestXenstored, want: Map<string, string>, schema: 
   for (const [k, v] of want) if (have.get(k) !== v) lines.push(`missing/wrong ${k}: want ${JSON.stringify(v)}, have ${JSON.stringify(have.get(k))}`);
   for (const [k, v] of have) {
     if (k === "data/updated") continue;
+    // The request channel's feature keys are not facts (test/requests checks them).
+    if (REQUEST_FEATURE_KEYS.has(k)) continue;
     // An inner node with an empty value is the implicit parent of wanted keys.
     if (!want.has(k) && (leaves.has(k) || v !== "")) lines.push(`extra ${k} = ${JSON.stringify(v)}`);
   }

@@ -6,7 +6,7 @@ import { Pipeline } from "../../src/pipeline/pipeline.ts";
 import type { SchemaConfig } from "../../src/schema/index.ts";
 import type { Facts } from "../../src/facts/facts.ts";
 import { silentLogger } from "../../src/log/logger.ts";
-import { xenstoreTarget } from "../../src/publish/xenstore-target.ts";
+import { clientLink } from "../../src/lifecycle/links.ts";
 import type { XenstoreClient } from "../../src/xenstore/client.ts";
 import { connectXenstore } from "../../src/xenstore/connect.ts";
 import { BASE_FACTS, netInterface, v4, v6, vif } from "../support/facts.ts";
@@ -42,7 +42,7 @@ for (const target of targets) {
     });
 
     async function publishWith(facts: Facts, client: XenstoreClient, agent?: Pipeline): Promise<Pipeline> {
-      const a = agent ?? new Pipeline({ clock: () => "Thu Dec  3 12:00:00 2026", config: STD, facts, target: xenstoreTarget(client), log: silentLogger });
+      const a = agent ?? new Pipeline({ clock: () => "Thu Dec  3 12:00:00 2026", config: STD, facts, target: clientLink(client).target, log: silentLogger });
       if (agent) a.update("network", facts.network);
       a.schedule();
       await a.idle();

@@ -10,7 +10,7 @@
 //   works by accident in the repo, fails (or worse, runs someone else's file) anywhere else, which
 //   the last tests pin down.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chrootUnavailable, glibcRoot, inChroot } from "../install/support.ts";
@@ -66,6 +66,29 @@ test.skipIf(noChroot !== undefined)("threads: works in a root with only the bina
   const r = inChroot(root, ["/agent"]);
   expect(r.stdout.trim() + r.stderr.trim()).toBe("READ via threads: 42");
 }, 30_000);
+
+// arm64 (a release target) under qemu-user with Debian's cross libc, as test/install/binaries.test.ts
+// runs it: TinyCC's arm64 code generator differs from x64's (a struct copy once made it call
+// memmove, unresolved under -nostdlib, and every arm64 agent silently ran the Worker).
+const qemuArm64 = Bun.which("qemu-aarch64-static") ?? Bun.which("qemu-aarch64");
+const arm64Libc = "/usr/aarch64-linux-gnu";
+const noArm64 = process.arch === "arm64" ? "this is arm64: the tests above cover it"
+  : !qemuArm64 ? "no qemu-aarch64-static (Debian package qemu-user-static)"
+  : !existsSync(join(arm64Libc, "lib/ld-linux-aarch64.so.1")) ? `no ${arm64Libc} C library (Debian package libc6-arm64-cross)`
+  : undefined;
+if (noArm64) console.log(`skip: the arm64 thread-backend check: ${noArm64}`);
+
+test.skipIf(noArm64 !== undefined)("threads: an arm64 binary under qemu-user compiles and runs the thread backend, not the Worker", () => {
+  const arm64 = join(work, "arm64");
+  const r = Bun.spawnSync(
+    [process.execPath, "build", "--compile", "test/xenstore/fixtures/watch-entry.ts", "native/fd-worker.ts", "--outfile", arm64, "--target=bun-linux-arm64",
+      "--no-compile-autoload-bunfig", "--no-compile-autoload-dotenv"],
+    { cwd: repo, stdout: "pipe", stderr: "pipe" },
+  );
+  expect(r.stderr.toString()).not.toContain("error");
+  expect(runIn(work, [qemuArm64!, "-L", arm64Libc, arm64])).toBe("READ via threads: 42");
+  expect(runIn(work, [qemuArm64!, "-L", arm64Libc, arm64, "worker"])).toBe("READ via worker: 42");
+}, 120_000);
 
 test("worker: with native/fd-worker.ts as an entrypoint the Worker runs, from any cwd", () => {
   expect(runIn(work, [asBuilt, "worker"])).toBe("READ via worker: 42");

@@ -278,3 +278,19 @@ test("worker backend: one Worker thread for three watches of different modes; it
     expect(steady(after)).toBe(steady(before));
   }
 }, 60_000);
+
+test("the Worker backend's module is loaded only when it is used (fresh process)", () => {
+  const script = (backend: string) => `
+    import { useFdWatchBackend, watchFileEvents } from ${JSON.stringify(resolve(import.meta.dir, "../../native/fd-watch.ts"))};
+    ${backend === "worker" ? 'useFdWatchBackend("worker");' : ""}
+    const w = watchFileEvents("/proc/self/mountinfo", { event() {}, error() {} });
+    await w.ready;
+    console.log(Object.keys(require.cache).some((k) => k.endsWith("fd-worker-watch.ts")));
+    w.stop();`;
+  const loaded = (backend: string) => {
+    const r = Bun.spawnSync([process.execPath, "-e", script(backend)], { stdout: "pipe", stderr: "pipe", timeout: 10_000 });
+    return r.stdout.toString().trim() + r.stderr.toString().trim();
+  };
+  expect(loaded("threads")).toBe("false");
+  expect(loaded("worker")).toBe("true");
+}, 30_000);

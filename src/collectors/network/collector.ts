@@ -6,13 +6,13 @@
 //   sequence number (events carry the changer's port id, or 0).
 // - A dump reconciles (mark and sweep, see table.ts). ENOBUFS (lost events), a broken framing, an
 //   interrupted dump (NLM_F_DUMP_INTR) or `resync()` queue a full re-dump after the running one.
-// - Batches (coalescer.ts): a change after a quiet period goes out at the end of its read, a burst
+// - Batches (events/window.ts): a change after a quiet period goes out at the end of its read, a burst
 //   once it has been quiet for `coalesceMs` (at most MAX_BATCH_DELAY_MS late); no timer while
 //   idle. A batch goes out only if the snapshot differs from the last one, and never while a dump
 //   is incomplete.
 //
 // Longer than 300 lines: the dump/event state machine above is one piece; its pure parts already
-// live in rtnetlink.ts (codec), table.ts (state) and coalescer.ts (timing).
+// live in rtnetlink.ts (codec), table.ts (state) and events/window.ts (timing).
 import type { NetworkFacts } from "../../facts/facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -25,7 +25,9 @@ import {
 } from "./rtnetlink.ts";
 import { type DumpKind, NetTable } from "./table.ts";
 import { type SriovLookup, ToolstackClassifier } from "./vif.ts";
-import { Coalescer } from "./coalescer.ts";
+import { Latest } from "../../events/latest.ts";
+import { Warner } from "../../events/warner.ts";
+import { CoalescingWindow } from "../../events/window.ts";
 
 export interface NetworkCollectorOptions {
   root: HostRoot;
@@ -53,7 +55,6 @@ export interface NetworkCollectorStats {
 }
 
 type Listener = (facts: NetworkFacts) => void;
-const MAX_WARNINGS = 5;
 const ENOBUFS = 105;
 /** However long a storm of changes lasts, it is published at least this often (or every coalesceMs if longer). */
 const MAX_BATCH_DELAY_MS = 250;
@@ -65,7 +66,6 @@ export class NetworkCollector {
   private readonly log: Logger;
   private readonly table = new NetTable();
   private readonly classifier: ToolstackClassifier;
-  private readonly listeners = new Set<Listener>();
   private sock?: RtnetlinkSocket;
   private reader?: SocketReader;
   private seq = 0;
@@ -78,17 +78,19 @@ export class NetworkCollector {
   private first?: { resolve(f: NetworkFacts): void; reject(e: Error): void };
   private ready = false;
   private stopped = false;
-  private readonly batch: Coalescer;
-  private lastKey = "";
-  private last: NetworkFacts = { interfaces: [] };
+  private readonly batch: CoalescingWindow;
+  private readonly last: Latest<NetworkFacts>;
+  private readonly warnings: Warner;
   private readonly counters = { overruns: 0, dumps: 0, batches: 0, malformed: 0 };
 
   constructor(opts: NetworkCollectorOptions) {
     this.opts = opts;
     this.log = opts.log;
+    this.last = new Latest<NetworkFacts>({ interfaces: [] }, "network", opts.log);
+    this.warnings = new Warner(opts.log);
     this.classifier = new ToolstackClassifier(opts.root, opts.log, opts.sriov);
     const ready = () => this.ready && !this.dump && this.queue.length === 0 && !this.stopped;
-    this.batch = new Coalescer({ windowMs: opts.coalesceMs ?? 10, maxWindowMs: Math.max(MAX_BATCH_DELAY_MS, opts.coalesceMs ?? 10) }, ready, () => this.flush());
+    this.batch = new CoalescingWindow({ windowMs: opts.coalesceMs ?? 10, maxWindowMs: Math.max(MAX_BATCH_DELAY_MS, opts.coalesceMs ?? 10) }, ready, () => this.flush());
   }
 
   /**
@@ -118,12 +120,11 @@ export class NetworkCollector {
 
   /** The last delivered snapshot (start()'s, then each batch's). */
   snapshot(): NetworkFacts {
-    return this.last;
+    return this.last.value;
   }
 
   onChange(cb: Listener): () => void {
-    this.listeners.add(cb);
-    return () => this.listeners.delete(cb);
+    return this.last.onChange(cb);
   }
 
   /** Re-dump everything and reconcile (after resume, or whenever events may have been lost). */
@@ -258,9 +259,8 @@ export class NetworkCollector {
     if (!this.ready) {
       this.ready = true;
       this.batch.clear();
-      this.last = this.table.facts();
-      this.lastKey = JSON.stringify(this.last);
-      this.first?.resolve(this.last);
+      this.last.reset(this.table.facts());
+      this.first?.resolve(this.last.value);
       this.first = undefined;
     }
   }
@@ -286,25 +286,12 @@ export class NetworkCollector {
   }
 
   private flush(): void {
-    const facts = this.table.facts();
-    const key = JSON.stringify(facts);
-    if (key === this.lastKey) return;
-    this.lastKey = key;
-    this.last = facts;
-    this.counters.batches++;
-    for (const cb of this.listeners) {
-      try {
-        cb(facts);
-      } catch (e) {
-        this.log.error(`network change listener failed: ${(e as Error).message}`);
-      }
-    }
+    if (this.last.set(this.table.facts())) this.counters.batches++;
   }
 
   private warn(message: string): void {
     this.counters.malformed++;
-    if (this.counters.malformed <= MAX_WARNINGS) this.log.warn(message);
-    else this.log.debug(message);
+    this.warnings.warn(message);
   }
 }
 

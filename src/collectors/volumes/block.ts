@@ -10,7 +10,6 @@
 // - Device-mapper and md devices list what they are built on in `slaves/`; dm has `dm/name`.
 // - A Xen PV disk's `device/nodename` is its xenbus node, `device/vbd/<id>`.
 // - Filesystem UUIDs come from udev's `/dev/disk/by-uuid/<uuid>` → `../../<name>` links (no blkid).
-import { readdirSync } from "node:fs";
 import type { HostRoot } from "../host-root.ts";
 
 export interface DiskRef {
@@ -84,11 +83,7 @@ export class SysfsBlock {
   }
 
   slaves(name: string): string[] {
-    try {
-      return readdirSync(this.root.path(`sys/class/block/${name}/slaves`)).filter((n) => KERNEL_NAME.test(n)).sort(compareNames);
-    } catch {
-      return [];
-    }
+    return this.root.list(`sys/class/block/${name}/slaves`).filter((n) => KERNEL_NAME.test(n)).sort(compareNames);
   }
 
   /**
@@ -112,13 +107,7 @@ export class SysfsBlock {
   /** Filesystem UUID by kernel name, from `dev/disk/by-uuid` links. */
   uuids(): Map<string, string> {
     const out = new Map<string, string>();
-    let entries: string[];
-    try {
-      entries = readdirSync(this.root.path("dev/disk/by-uuid")).sort();
-    } catch {
-      return out;
-    }
-    for (const uuid of entries) {
+    for (const uuid of this.root.list("dev/disk/by-uuid").sort()) {
       if (!/^[A-Za-z0-9-]{1,64}$/.test(uuid)) continue;
       const name = lastComponent(this.root.readLink(`dev/disk/by-uuid/${uuid}`) ?? "");
       if (KERNEL_NAME.test(name) && !out.has(name)) out.set(name, uuid);

@@ -12,20 +12,23 @@
 //   a volume's size or the set of volumes changed. The timer also catches a lost or unavailable
 //   watch.
 // - Nothing here runs a process: statvfs through native/, sysfs and /dev/disk/by-uuid links.
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { VolumeFacts } from "../../facts/facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../../log/logger.ts";
-import { POLLPRI, watchFileEvents, type FdWatch } from "../../../native/index.ts";
-import { statvfs, type FsUsage } from "../../../native/index.ts";
+import { POLLPRI, watchFdEvents, type FdWatch } from "../../../native/index.ts";
+import type { FsUsage } from "../../../native/index.ts";
 import { SysfsBlock } from "./block.ts";
 import { parseMountinfo } from "./mountinfo.ts";
 import { applyHysteresis, scanVolumes } from "./volumes.ts";
+import { Latest } from "../../events/latest.ts";
+import type { TimerHandle, Timers } from "../../events/timers.ts";
+import { realTimers } from "../../events/timers.ts";
+import { Warner } from "../../events/warner.ts";
+import { CoalescingWindow } from "../../events/window.ts";
 
 /** A mount table bigger than this is cut at the last whole line (about 100 000 mounts). */
 const MAX_MOUNTINFO_BYTES = 16 << 20;
-const MAX_WARNINGS = 5;
 
 export interface VolumesCollectorOptions {
   root: HostRoot;
@@ -36,8 +39,10 @@ export interface VolumesCollectorOptions {
   watch?: boolean;
   /** Window after a mount change in which further changes are scanned together (default 250 ms). */
   coalesceMs?: number;
-  /** statvfs of a real path; tests inject one. */
+  /** statvfs of a real path; tests inject one (by default the mount point is found inside the root). */
   usage?: (path: string) => FsUsage;
+  /** The clock of the rescan timer and the coalescing window (tests pass a fake one). */
+  timers?: Timers;
 }
 
 type Listener = (facts: VolumeFacts) => void;
@@ -51,22 +56,24 @@ export class VolumesCollector {
   private readonly root: HostRoot;
   private readonly log: Logger;
   private readonly block: SysfsBlock;
-  private readonly listeners = new Set<Listener>();
-  private last: VolumeFacts = { volumes: [] };
-  private lastKey = "";
+  private readonly last: Latest<VolumeFacts>;
+  private readonly warnings: Warner;
+  private readonly window: CoalescingWindow;
   private watch?: FdWatch;
-  private timer?: ReturnType<typeof setInterval>;
-  private window?: ReturnType<typeof setTimeout>;
-  private pending = false;
+  private rescan?: TimerHandle;
+  private readonly timers: Timers;
   private started = false;
   private stopped = false;
-  private warnings = 0;
-  private readonly failedUsage = new Set<string>();
 
   constructor(private readonly opts: VolumesCollectorOptions) {
     this.root = opts.root;
     this.log = opts.log;
     this.block = new SysfsBlock(opts.root);
+    this.last = new Latest<VolumeFacts>({ volumes: [] }, "volumes", opts.log);
+    this.warnings = new Warner(opts.log);
+    this.timers = opts.timers ?? realTimers;
+    const coalesceMs = opts.coalesceMs ?? 250;
+    this.window = new CoalescingWindow({ windowMs: coalesceMs, maxWindowMs: coalesceMs }, () => !this.stopped, () => this.refresh(), this.timers);
   }
 
   /**
@@ -78,9 +85,12 @@ export class VolumesCollector {
     if (this.started) throw new Error("volumes collector already started");
     this.started = true;
     if (this.opts.watch !== false) {
-      const path = this.root.path(mountinfoPath(this.root));
+      const rel = mountinfoPath(this.root);
+      const path = this.root.path(rel);
       try {
-        this.watch = watchFileEvents(path, {
+        // Opened like every host read (non-blocking, regular files only): a FIFO there must not
+        // hang the start.
+        this.watch = watchFdEvents(this.root.openForWatch(rel), path, {
           event: () => this.onMountChange(),
           error: (e) => this.log.warn(`watching ${path} failed (${e.message}); mounts are seen every ${this.interval()} s`),
         }, POLLPRI, "mountinfo");
@@ -88,10 +98,9 @@ export class VolumesCollector {
         this.log.warn(`cannot watch ${path} (${(e as Error).message}); mounts are seen every ${this.interval()} s`);
       }
     }
-    this.last = this.scan() ?? { volumes: [] };
-    this.lastKey = JSON.stringify(this.last);
-    this.timer = setInterval(() => this.refresh(), this.interval() * 1000);
-    return this.last;
+    this.last.reset(this.scan() ?? { volumes: [] });
+    this.armRescan();
+    return this.last.value;
   }
 
   /** Resolves when the mount-table watch is in place (tests; the daemon need not wait). */
@@ -100,12 +109,11 @@ export class VolumesCollector {
   }
 
   snapshot(): VolumeFacts {
-    return this.last;
+    return this.last.value;
   }
 
   onChange(cb: Listener): () => void {
-    this.listeners.add(cb);
-    return () => this.listeners.delete(cb);
+    return this.last.onChange(cb);
   }
 
   /** Rescans now (timer, resume); listeners hear only a change that passes the hysteresis. */
@@ -113,47 +121,33 @@ export class VolumesCollector {
     if (!this.started || this.stopped) return;
     const next = this.scan();
     if (!next) return;
-    const facts = applyHysteresis(this.last, next);
-    const key = JSON.stringify(facts);
-    if (key === this.lastKey) return;
-    this.last = facts;
-    this.lastKey = key;
-    for (const cb of this.listeners) {
-      try {
-        cb(facts);
-      } catch (e) {
-        this.log.error(`volumes change listener failed: ${(e as Error).message}`);
-      }
-    }
+    this.last.set(applyHysteresis(this.last.value, next));
   }
 
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    clearInterval(this.timer);
-    clearTimeout(this.window);
+    this.timers.clearTimeout(this.rescan);
+    this.window.cancel();
     this.watch?.stop();
+  }
+
+  private armRescan(): void {
+    this.rescan = this.timers.setTimeout(() => {
+      this.refresh();
+      if (!this.stopped) this.armRescan();
+    }, this.interval() * 1000);
   }
 
   private interval(): number {
     return this.opts.intervalSeconds ?? 60;
   }
 
+  /** Scanned at once after a quiet period; changes in the window after it, together when it ends. */
   private onMountChange(): void {
     if (this.stopped) return;
-    if (this.window) {
-      this.pending = true;
-      return;
-    }
-    this.refresh();
-    this.window = setTimeout(() => this.windowEnd(), this.opts.coalesceMs ?? 250);
-  }
-
-  private windowEnd(): void {
-    this.window = undefined;
-    if (!this.pending) return;
-    this.pending = false;
-    this.onMountChange();
+    this.window.mark();
+    this.window.settle();
   }
 
   /** One full scan, or undefined when the mount table cannot be read (facts are kept). */
@@ -162,47 +156,38 @@ export class VolumesCollector {
     const text = this.readMountinfo(rel);
     if (text === undefined) return undefined;
     const parsed = parseMountinfo(text);
-    if (parsed.malformed > 0) this.warn(`${parsed.malformed} malformed line(s) in ${rel} skipped`);
-    const usage = this.opts.usage ?? statvfs;
+    if (parsed.malformed > 0) this.warnings.warn(`${parsed.malformed} malformed line(s) in ${rel} skipped`);
+    const usage = this.opts.usage;
     const { facts, dropped } = scanVolumes(parsed.mounts, {
       block: this.block,
       uuids: this.block.uuids(),
       usage: (mountPoint) => {
         const path = this.root.path(mountPoint);
         try {
-          const u = usage(path);
-          this.failedUsage.delete(path);
+          const u = usage ? usage(path) : this.root.usage(mountPoint);
+          this.warnings.over(path);
           return u;
         } catch (e) {
           // Once per path until it works again: an unreadable mount point is not news every minute.
-          if (!this.failedUsage.has(path)) this.warn(`free space of ${path} unknown: ${(e as Error).message}`);
-          this.failedUsage.add(path);
+          this.warnings.episode(path, `free space of ${path} unknown: ${(e as Error).message}`);
           return undefined;
         }
       },
     });
-    if (dropped > 0) this.warn(`${dropped} block device(s) beyond the first ${facts.volumes.length} not reported`);
+    if (dropped > 0) this.warnings.warn(`${dropped} block device(s) beyond the first ${facts.volumes.length} not reported`);
     return facts;
   }
 
   private readMountinfo(rel: string): string | undefined {
     try {
-      let buf = readFileSync(this.root.path(rel));
-      if (buf.length > MAX_MOUNTINFO_BYTES) {
-        buf = buf.subarray(0, buf.lastIndexOf(10, MAX_MOUNTINFO_BYTES) + 1);
-        this.warn(`${rel} is over ${MAX_MOUNTINFO_BYTES} bytes; the rest is ignored`);
-      }
-      return buf.toString("utf8");
+      const { text, truncated } = this.root.read(rel, MAX_MOUNTINFO_BYTES);
+      if (!truncated) return text;
+      this.warnings.warn(`${rel} is over ${MAX_MOUNTINFO_BYTES} bytes; the rest is ignored`);
+      return text.slice(0, text.lastIndexOf("\n") + 1);
     } catch (e) {
-      this.warn(`cannot read ${rel}: ${(e as Error).message}; volumes unchanged`);
+      this.warnings.warn(`cannot read ${rel}: ${(e as Error).message}; volumes unchanged`);
       return undefined;
     }
-  }
-
-  private warn(message: string): void {
-    this.warnings++;
-    if (this.warnings <= MAX_WARNINGS) this.log.warn(message);
-    else this.log.debug(message);
   }
 }
 

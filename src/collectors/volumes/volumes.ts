@@ -16,6 +16,7 @@
 //   set of volumes is; at most MAX_VOLUMES volumes and MAX_MOUNT_POINTS mount points each
 //   (xenstore's per-domain node quota is about 1000).
 import type { Volume, VolumeFacts } from "../../facts/facts.ts";
+import { deepEqual } from "../../events/equal.ts";
 import type { FsUsage } from "../../../native/index.ts";
 import { compareNames, type SysfsBlock } from "./block.ts";
 import type { MountEntry } from "./mountinfo.ts";
@@ -117,8 +118,8 @@ export function scanVolumes(mounts: readonly MountEntry[], src: VolumeSources): 
 /** Free space must move by at least this share of the volume's size to be published again. */
 export const FREE_HYSTERESIS = 0.01;
 
-function withoutFree(v: Volume): string {
-  return JSON.stringify({ ...v, freeBytes: null });
+function withoutFree(v: Volume): Volume {
+  return { ...v, freeBytes: null };
 }
 
 /**
@@ -131,7 +132,7 @@ function withoutFree(v: Volume): string {
 export function applyHysteresis(previous: VolumeFacts | undefined, next: VolumeFacts): VolumeFacts {
   if (!previous || previous.volumes.length !== next.volumes.length) return next;
   for (let i = 0; i < next.volumes.length; i++) {
-    if (withoutFree(previous.volumes[i]!) !== withoutFree(next.volumes[i]!)) return next;
+    if (!deepEqual(withoutFree(previous.volumes[i]!), withoutFree(next.volumes[i]!))) return next;
   }
   return {
     volumes: next.volumes.map((v, i) => {

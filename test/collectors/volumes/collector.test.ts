@@ -7,6 +7,7 @@ import { HostRoot } from "../../../src/collectors/host-root.ts";
 import { mountinfoPath, VolumesCollector } from "../../../src/collectors/volumes/collector.ts";
 import { collectingLogger } from "../network/support/netns.ts";
 import { FixtureRoot, xenGuestDevices } from "./fixture-root.ts";
+import { FakeTimers } from "../../support/fake-timers.ts";
 
 const ROOT_LINE = "26 1 202:1 / / rw - ext4 /dev/xvda1 rw\n";
 const HOME_LINE = "30 26 202:2 / /home rw - ext4 /dev/xvda2 rw\n";
@@ -18,12 +19,13 @@ afterEach(() => {
   cleanups = [];
 });
 
-function setup(mountinfo: string, opts: { watch?: boolean; intervalSeconds?: number } = {}) {
+function setup(mountinfo: string, opts: { watch?: boolean; intervalSeconds?: number; timers?: FakeTimers } = {}) {
   const fx = xenGuestDevices(new FixtureRoot()).mountinfo(mountinfo, "proc/1/mountinfo");
   const free = new Map<string, number>();
   const log = collectingLogger();
   const c = new VolumesCollector({
     root: new HostRoot(fx.dir), log, watch: opts.watch ?? false, intervalSeconds: opts.intervalSeconds ?? 3600,
+    ...(opts.timers ? { timers: opts.timers } : {}),
     usage: (path) => {
       const f = free.get(path.slice(fx.dir.length) || "/");
       if (f === undefined) throw new Error("ENOENT");
@@ -62,13 +64,21 @@ describe("volumes collector against a fixture root", () => {
     expect(seen).toHaveLength(2);
   });
 
-  test("the timer rescans free space", async () => {
-    const { c, free, seen } = setup(ROOT_LINE, { intervalSeconds: 0.05 });
+  test("the timer rescans free space, every interval", () => {
+    const timers = new FakeTimers();
+    const { c, free, seen } = setup(ROOT_LINE, { intervalSeconds: 60, timers });
     free.set("/", 10 * GiB);
     c.start();
     free.set("/", 5 * GiB);
-    await Bun.sleep(200);
+    timers.advance(59_999);
+    expect(seen).toHaveLength(0);
+    timers.advance(1);
     expect(seen.at(-1)?.volumes[0]!.freeBytes).toBe(5 * GiB);
+    free.set("/", 2 * GiB);
+    timers.advance(60_000);
+    expect(seen.at(-1)?.volumes[0]!.freeBytes).toBe(2 * GiB);
+    c.stop();
+    expect(timers.pending).toBe(0);
   });
 
   test("an unreadable mount table keeps the facts; a failing statvfs is logged once", () => {
@@ -109,7 +119,7 @@ if (!mountOk) console.log("skip: mount watching needs root and mount(8) (to make
 describe.skipIf(!mountOk)("mount table watching (root: mounts a tmpfs named like a block device)", () => {
   test("a mount and an unmount are seen without the timer, and nothing runs in between", async () => {
     const fx = new FixtureRoot().device({ name: "xgafake0", major: 250, minor: 99, sectors: 2048 });
-    fx.link("proc/1/mountinfo", "/proc/self/mountinfo");
+    const unbind = fx.bindFile("proc/1/mountinfo", `/proc/${process.pid}/mountinfo`);
     const target = mkdtempSync(join(tmpdir(), "xga-mnt-"));
     let mounted = false;
     const c = new VolumesCollector({ root: new HostRoot(fx.dir), log: collectingLogger(), intervalSeconds: 3600, coalesceMs: 20,
@@ -118,10 +128,21 @@ describe.skipIf(!mountOk)("mount table watching (root: mounts a tmpfs named like
       c.stop();
       if (mounted) Bun.spawnSync(["umount", target]);
       rmSync(target, { recursive: true, force: true });
+      unbind();
       fx.remove();
     });
     const seen: VolumeFacts[] = [];
-    c.onChange((f) => seen.push(f));
+    let wake = () => {};
+    c.onChange((f) => {
+      seen.push(f);
+      wake();
+    });
+    /** Resolves once `n` changes were heard; fails after 2 s. */
+    const changes = (n: number) => new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${seen.length} of ${n} changes within 2 s`)), 2000);
+      wake = () => { if (seen.length >= n) { clearTimeout(t); resolve(); } };
+      wake();
+    });
     expect(c.start().volumes.some((v) => v.device === "xgafake0")).toBe(false);
     await c.ready();
 
@@ -133,12 +154,12 @@ describe.skipIf(!mountOk)("mount table watching (root: mounts a tmpfs named like
 
     expect(Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "/dev/xgafake0", target]).exitCode).toBe(0);
     mounted = true;
-    for (let i = 0; i < 100 && seen.length === 0; i++) await Bun.sleep(20);
+    await changes(1);
     expect(seen.at(-1)?.volumes.find((v) => v.device === "xgafake0")?.mountPoints).toEqual([target]);
 
     expect(Bun.spawnSync(["umount", target]).exitCode).toBe(0);
     mounted = false;
-    for (let i = 0; i < 100 && seen.length < 2; i++) await Bun.sleep(20);
+    await changes(2);
     expect(seen.at(-1)?.volumes.some((v) => v.device === "xgafake0")).toBe(false);
   });
 });

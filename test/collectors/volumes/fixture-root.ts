@@ -36,6 +36,19 @@ export class FixtureRoot {
     return this;
   }
 
+  /**
+   * Bind-mounts the real file `source` (a procfs file) at `rel`: symbolic links resolve inside
+   * the root, so a real kernel file can only be reached this way. Needs root; returns the unmount.
+   */
+  bindFile(rel: string, source: string): () => void {
+    this.file(rel, "");
+    const p = join(this.dir, rel);
+    const r = Bun.spawnSync(["mount", "--bind", source, p]);
+    if (r.exitCode !== 0) throw new Error(`mount --bind ${source} ${p}: ${r.stderr.toString()}`);
+    // Lazy: a watch may still hold the file open while it stops.
+    return () => void Bun.spawnSync(["umount", "-l", p]);
+  }
+
   mountinfo(text: string, rel = "proc/self/mountinfo"): this {
     return this.file(rel, text);
   }
