@@ -10,6 +10,7 @@ import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
 import { hostDef, hostMain } from "./cli/host.ts";
 import { AGENT_FACTS } from "./facts/version.ts";
+import { fatalLine } from "./log/sinks.ts";
 
 interface Command {
   def: CommandDef;
@@ -73,7 +74,11 @@ async function main(rawArgs: string[]): Promise<number> {
     return 0;
   }
   if (rawArgs.length === 1 && (rawArgs[0] === "--version" || rawArgs[0] === "-V")) {
-    process.stdout.write(`${AGENT_FACTS.version}\n`);
+    process.stdout.write(`${AGENT_FACTS.version}\n`); // bare, for scripts
+    return 0;
+  }
+  if (rawArgs.length === 2 && ["--version", "-V"].includes(rawArgs[0] as string) && rawArgs[1] === "--verbose") {
+    process.stdout.write(`xen-guest-agent ${AGENT_FACTS.version} (build ${AGENT_FACTS.build}, Bun ${Bun.version}, ${process.platform}-${process.arch})\n`);
     return 0;
   }
   const [command, args] = pickCommand(rawArgs);
@@ -84,14 +89,14 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
-      process.stderr.write(`xen-guest-agent: ${e.message} (see --help)\n`);
+      process.stderr.write(fatalLine(`${e.message} (see --help)`));
       process.exit(EXIT_USAGE);
     }
     if (e instanceof FatalError) {
-      process.stderr.write(`xen-guest-agent: ${e.message}\n`);
+      process.stderr.write(fatalLine(e.message));
       process.exit(e.exitCode);
     }
-    process.stderr.write(`xen-guest-agent: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.stderr.write(fatalLine(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`));
     process.exit(EXIT_INTERNAL);
   },
 );

@@ -43,6 +43,9 @@ export function binaryFor(arch: PackageArch): string {
 /** Files every package installs, besides the binary: source in the repository → installed path. */
 export const UNIT_SOURCE = join(REPO, "deploy/systemd/xen-guest-agent.service");
 export const MANPAGE_SOURCE = join(REPO, "deploy/man/xen-guest-agent.8");
+export const LICENSE_SOURCE = join(REPO, "LICENSE");
+/** systemd preset: enable the service on install (distributions' default presets disable it). */
+export const PRESET_SOURCE = join(REPO, "deploy/systemd/80-xen-guest-agent.preset");
 
 /** Parses `--arch a,b` (default: every architecture) for the package scripts. */
 export function archsFrom(argv: string[], known: readonly PackageArch[] = ["x86_64", "aarch64"]): PackageArch[] {

@@ -52,6 +52,8 @@ export function buildDeb(arch: PackageArch): string {
   put(stage, "usr/sbin/xen-guest-agent", readFileSync(binary), 0o755);
   // bookworm's debhelper still installs units under /lib; merged /usr makes both the same place.
   put(stage, "lib/systemd/system/xen-guest-agent.service", readFileSync(UNIT_SOURCE), 0o644);
+  // The SysV script too: the binary supports SysV init, and Debian can boot without systemd.
+  put(stage, "etc/init.d/xen-guest-agent", readFileSync(join(REPO, "deploy/sysv/xen-guest-agent.init")), 0o755);
   put(stage, "usr/share/man/man8/xen-guest-agent.8.gz", gzip(readFileSync(MANPAGE_SOURCE, "utf8")), 0o644);
   put(stage, "usr/share/doc/xen-guest-agent/copyright", readFileSync(join(REPO, "deploy/debian/copyright")), 0o644);
   const date = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000 || Date.now()).toUTCString().replace("GMT", "+0000");
@@ -64,6 +66,8 @@ export function buildDeb(arch: PackageArch): string {
   put(stage, "usr/share/lintian/overrides/xen-guest-agent", readFileSync(join(REPO, "deploy/debian/lintian-overrides")), 0o644);
   // md5sums lets `dpkg --verify` check the installed files.
   put(stage, "DEBIAN/md5sums", md5sums(stage), 0o644);
+  // Files under /etc are the administrator's once installed (dpkg asks before replacing them).
+  put(stage, "DEBIAN/conffiles", "/etc/init.d/xen-guest-agent\n", 0o644);
   for (const script of ["postinst", "prerm", "postrm"]) put(stage, `DEBIAN/${script}`, readFileSync(join(REPO, "deploy/debian", script)), 0o755);
   const installedKiB = Math.ceil(statSync(binary).size / 1024) + 16;
   const control = [
@@ -72,6 +76,8 @@ export function buildDeb(arch: PackageArch): string {
     `Architecture: ${DEB_ARCH[arch]}`,
     `Maintainer: ${MAINTAINER}`,
     `Installed-Size: ${installedKiB}`,
+    // invoke-rc.d --skip-systemd-native in the maintainer scripts (what debhelper adds too).
+    "Pre-Depends: init-system-helpers (>= 1.54~)",
     "Depends: libc6 (>= 2.17)",
     "Conflicts: xe-guest-utilities",
     "Replaces: xe-guest-utilities",

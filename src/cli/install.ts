@@ -14,18 +14,23 @@ const prefixArg = {
   description: "Install into this root (an image being built): files only, nothing is enabled or started (default: /)",
 } as const;
 
+const uninstallPrefixArg = {
+  ...prefixArg,
+  description: "Undo an install into this root: its files and the links that enabled the service there (default: /)",
+} as const;
+
 export const installDef = ({
   meta: { name: "install", description: "Install this binary as /usr/sbin/xen-guest-agent with its service, enable and start it (replaces xe-guest-utilities' service)" },
   args: {
     init: { type: "string", valueHint: INIT_SYSTEMS.join("|"), description: "Init system to install for (default: the running one, or the one found under --prefix)" },
     prefix: prefixArg,
-    force: { type: "boolean", description: "Install even though this machine is not a Xen guest" },
+    force: { type: "boolean", description: "Install on this machine although it is not a Xen guest (enabled, not started); not needed with --prefix" },
   },
 }) satisfies CommandDef;
 
 export const uninstallDef = ({
   meta: { name: "uninstall", description: "Undo `install`: stop and remove the service and binary, re-enable what install disabled" },
-  args: { prefix: prefixArg },
+  args: { prefix: uninstallPrefixArg },
 }) satisfies CommandDef;
 
 function prefixFrom(value: unknown): string {
@@ -62,12 +67,14 @@ export async function installMain(rawArgs: string[]): Promise<number> {
   // Under `bun src/main.ts`, process.execPath is bun itself, which is not the agent.
   if (!Bun.main.startsWith("/$bunfs/"))
     throw new FatalError("install copies the running executable, so it works only from the built binary (bun scripts/build.ts, then dist/xen-guest-agent install)");
-  const why = notXen();
+  // Into an image (--prefix) the build host's hypervisor says nothing about where the image runs.
+  const why = prefix === "/" ? notXen() : undefined;
   if (why && !values.force)
-    throw new FatalError(`not installing: this machine is not a Xen guest (${why}), so the agent would have nothing to publish to; use --force to install anyway (e.g. into an image)`);
+    throw new FatalError(`not installing: this machine is not a Xen guest (${why}), so the agent would have nothing to publish to; use --force to install anyway`);
   const init = (values.init as InitSystem | undefined) ?? detectInit(prefix, prefix === "/");
   if (!init) throw new UsageError(`cannot tell which init system ${prefix} uses; pass --init ${INIT_SYSTEMS.join("|")}`);
-  report(install({ prefix, init, binary: process.execPath }), `already installed (${init}): nothing changed`);
+  const noStart = why ? `this machine is not a Xen guest (${why})` : undefined;
+  report(install({ prefix, init, binary: process.execPath, noStart }), `already installed (${init}): nothing changed`);
   return 0;
 }
 

@@ -35,6 +35,8 @@ export interface InstallRequest {
   init: InitSystem;
   /** The file to install as /usr/sbin/xen-guest-agent (the running binary). */
   binary: string;
+  /** Why the service must not be started here (not a Xen guest, installed with --force), if so. */
+  noStart?: string;
 }
 
 export interface Outcome {
@@ -172,9 +174,14 @@ export function install(req: InstallRequest): Outcome {
     lines.push(`enabled ${OUR_SERVICE} (${init})`);
     servicesChanged = true;
   }
-  if (!manager.active(OUR_SERVICE)) {
+  if (req.noStart) {
+    // Starting would only be skipped (systemd's condition) or refused (the init scripts): say so,
+    // and do not try again on the next run, so a second install still changes nothing.
+    if (filesChanged || servicesChanged || !previous) lines.push(`not started: ${req.noStart}; it starts at boot on a Xen guest`);
+  } else if (!manager.active(OUR_SERVICE)) {
     manager.start(OUR_SERVICE);
-    lines.push(`started ${OUR_SERVICE}`);
+    if (manager.active(OUR_SERVICE)) lines.push(`started ${OUR_SERVICE}`);
+    else lines.push(`asked to start ${OUR_SERVICE}, but it is not running (see its status and log)`);
     servicesChanged = true;
   } else if (filesChanged) {
     manager.restart(OUR_SERVICE);
@@ -216,6 +223,18 @@ export function uninstall(prefix: string): Outcome {
     }
     rmSync(target);
     lines.push(`removed ${target}`);
+  }
+  if (!live) {
+    // Links made in the image as the install hint said (systemctl --root, rc-update, update-rc.d).
+    for (const link of manager.links(OUR_SERVICE)) {
+      rmSync(link);
+      lines.push(`removed ${link}`);
+      try {
+        rmdirSync(dirname(link)); // the .wants/runlevel directory, when that link was all it held
+      } catch {
+        // not empty: other services are enabled there
+      }
+    }
   }
   if (live) {
     manager.forget(OUR_SERVICE);

@@ -1,7 +1,7 @@
 // The three init systems `install` supports, behind one small interface: where our service file
 // goes, and how to ask whether a service is enabled or running and to change that. Every state
 // question is asked before acting, so a second `install` makes no call that changes anything.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import openrcScript from "../../deploy/openrc/xen-guest-agent.initd" with { type: "text" };
 import sysvScript from "../../deploy/sysv/xen-guest-agent.init" with { type: "text" };
@@ -32,6 +32,18 @@ export interface ServiceManager {
   reload(): void;
   /** Called after our service file is deleted (SysV drops its rc.d links). */
   forget(name: string): void;
+  /** The enablement links of `name` under the root (what `enable` or `systemctl --root` made). */
+  links(name: string): string[];
+}
+
+/** Symbolic links named `file` (or matching it) in the directories `under` the root matching `dirs`. */
+function linksIn(root: string, under: string, dirs: RegExp, file: (f: string) => boolean): string[] {
+  const base = join(root, under);
+  if (!existsSync(base)) return [];
+  return readdirSync(base)
+    .filter((d) => dirs.test(d))
+    .flatMap((d) => (existsSync(join(base, d)) ? readdirSync(join(base, d)).filter(file).map((f) => join(base, d, f)) : []))
+    .filter((p) => lstatSync(p).isSymbolicLink());
 }
 
 interface Ran {
@@ -78,6 +90,7 @@ function systemd(root: string): ServiceManager {
     restart: (name) => must(ctl("restart", unit(name))),
     reload: () => must(ctl("daemon-reload")),
     forget: () => {},
+    links: (name) => linksIn(root, "etc/systemd/system", /\.(wants|requires)$/, (f) => f === unit(name)),
   };
 }
 
@@ -96,6 +109,7 @@ function openrc(root: string): ServiceManager {
     restart: (name) => must([need("rc-service", "openrc"), name, "restart"]),
     reload: () => {},
     forget: () => {},
+    links: (name) => linksIn(root, "etc/runlevels", /./, (f) => f === name),
   };
 }
 
@@ -130,6 +144,7 @@ function sysv(root: string): ServiceManager {
     restart: (name) => must([script(name), "restart"]),
     reload: () => {},
     forget: (name) => must(tool() === "update-rc.d" ? ["update-rc.d", name, "remove"] : ["chkconfig", "--del", name]),
+    links: (name) => linksIn(root, "etc", /^rc[0-6S]\.d$/, (f) => /^[SK]\d\d/.test(f) && f.slice(3) === name),
   };
 }
 

@@ -86,6 +86,17 @@ function stderrIsJournal(env: Record<string, string | undefined>): boolean {
   }
 }
 
+/**
+ * The last line of a process that exits with an error, as written to stderr: under the journal it
+ * carries the err priority prefix, so `journalctl -p err` shows why the unit failed (without a
+ * prefix the journal files a stderr line at info).
+ */
+export function fatalLine(text: string, env: Record<string, string | undefined> = process.env): string {
+  const prefix = stderrIsJournal(env) ? "<3>" : "";
+  // The journal takes each line on its own: a stack trace's lines get the prefix too.
+  return `${`xen-guest-agent: ${text}`.split("\n").map((l) => `${prefix}${l}`).join("\n")}\n`;
+}
+
 export interface LogSetup {
   logger: Logger;
   sink: LogSink;

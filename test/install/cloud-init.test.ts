@@ -47,7 +47,8 @@ beforeAll(async () => {
 describe("docs/cloud-init.yaml", () => {
   test("is a #cloud-config with one runcmd script", () => {
     expect(TEXT.startsWith("#cloud-config\n")).toBe(true);
-    expect(Object.keys(Bun.YAML.parse(TEXT) as object)).toEqual(["runcmd"]);
+    expect(Object.keys(Bun.YAML.parse(TEXT) as object)).toEqual(["packages", "runcmd"]);
+    expect((Bun.YAML.parse(TEXT) as { packages: string[] }).packages).toEqual(["curl"]);
   });
 
   test.skipIf(why !== undefined)("downloads, checks the SHA-256 and installs: binary, unit, service enabled and started", () => {
@@ -72,6 +73,7 @@ describe("docs/cloud-init.yaml", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("checksum did NOT match");
     expect(existsSync(join(root, "usr/sbin/xen-guest-agent"))).toBe(false);
+    expect(inChroot(root, ["/bin/sh", "-c", "ls /tmp"]).stdout).toBe(""); // no download left behind
   });
 
   test.skipIf(why !== undefined)("with the sums pinned, a changed SHA256SUMS is refused", () => {

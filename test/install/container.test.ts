@@ -34,6 +34,7 @@ describe("deploy/kubernetes/daemonset.yaml", () => {
     const pod = (docs[1] as any).spec.template.spec;
     const [c] = pod.containers;
     expect(pod.hostNetwork).toBe(true);
+    expect(pod.priorityClassName).toBe("system-node-critical");
     expect(pod.hostPID).toBeUndefined();
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(c.args).toEqual(["run", "--stderr", "--root", "/host"]);
@@ -74,6 +75,19 @@ describe("deploy/container/Containerfile", () => {
     const r = Bun.spawnSync(["sh", "-c", script], { env: { ...process.env, TARGETARCH: "amd64" }, stdout: "pipe", stderr: "pipe" });
     if (r.exitCode !== 0) throw new Error(`Containerfile RUN failed:\n${r.stderr}`);
   }, 300_000);
+
+  test.skipIf(why !== undefined)("an ldd failure (a builder of another architecture without QEMU) fails the build", () => {
+    const run = file.find((i) => i.op === "RUN");
+    const out = tempDir("image-bad");
+    dirs.push(out);
+    const fakeDist = tempDir("dist-bad");
+    dirs.push(fakeDist);
+    Bun.write(join(fakeDist, "xen-guest-agent-linux-x64-baseline"), "not an ELF file\n");
+    const script = (run?.args ?? "").replace(/^--mount=\S+\s+/, "").replaceAll("/dist/", `${fakeDist}/`).replaceAll("/rootfs", out);
+    const r = Bun.spawnSync(["sh", "-c", script], { env: { ...process.env, TARGETARCH: "amd64" }, stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr.toString()).toContain("binfmt/QEMU");
+  });
 
   test("two stages: a Debian 12 builder and FROM scratch, which copies only the builder's /rootfs", () => {
     expect(file.filter((i) => i.op === "FROM").map((i) => i.args)).toEqual(["docker.io/library/debian:bookworm-slim AS libc", "scratch"]);

@@ -3,7 +3,7 @@
 // - as the live system inside a chroot, with fake systemctl / rc-update / rc-service / update-rc.d
 //   that record their calls and keep enabled/active state in files, so idempotence is visible.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   REPO, chrootUnavailable, copyInto, glibcRoot, inChroot, releaseBinary, removeTree, skipped, tempDir, writeExecutable,
@@ -99,6 +99,26 @@ describe("install into a prefix (files only)", () => {
     expect(existsSync(join(bin, "calls"))).toBe(false); // a prefix never touches the running system
   });
 
+  const systemctl = Bun.which("systemctl");
+  if (!systemctl) skipped("prefix enablement links", "systemctl is not installed");
+  test.skipIf(!systemctl)("an image build needs no --force; uninstall also removes the link `systemctl --root` made as the hint says", () => {
+    const prefix = tmp("image");
+    mkdirSync(join(prefix, "usr/lib/systemd"), { recursive: true });
+    writeExecutable(join(prefix, "usr/lib/systemd/systemd"), ""); // the image's init, found there
+    const r = runAgent(["install", "--prefix", prefix]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`systemctl --root=<prefix> enable xen-guest-agent.service`);
+    const enable = Bun.spawnSync([systemctl as string, `--root=${prefix}`, "enable", "xen-guest-agent.service"], { stdout: "pipe", stderr: "pipe" });
+    expect(enable.exitCode).toBe(0);
+    // The link's target is absolute inside the image: look at the link, not through it.
+    expect(lstatSync(join(prefix, "etc/systemd/system/multi-user.target.wants/xen-guest-agent.service")).isSymbolicLink()).toBe(true);
+    const un = runAgent(["uninstall", "--prefix", prefix]);
+    expect(un.code).toBe(0);
+    expect(un.stdout).toContain("multi-user.target.wants/xen-guest-agent.service");
+    expect(tree(prefix)).toEqual(["usr", "usr/lib", "usr/lib/systemd", "usr/lib/systemd/systemd"]);
+  });
+
   test("the init system is found in the prefix: OpenRC and SysV scripts come from deploy/", () => {
     const openrc = tmp("openrc");
     writeExecutable(join(openrc, "sbin/openrc-run"), "");
@@ -153,20 +173,10 @@ describe("install into a prefix (files only)", () => {
     expect(tree(prefix)).toEqual(["usr", "usr/sbin", "usr/sbin/xen-guest-agent"]);
   });
 
-  const onXen = existsSync("/dev/xen/xenbus") || existsSync("/proc/xen/xenbus");
-  if (onXen) skipped("off-Xen refusal", "this machine is a Xen guest");
-  test.skipIf(onXen)("refuses kindly off Xen without --force", () => {
-    const prefix = tmp("offxen");
-    const r = runAgent(["install", "--prefix", prefix, "--init", "systemd"]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain("this machine is not a Xen guest");
-    expect(r.stderr).toContain("use --force");
-    expect(tree(prefix)).toEqual([]);
-  });
 });
 
-/** A chroot where the agent and shell scripts run: the downloaded binary is /root/xen-guest-agent. */
-function liveRoot(name: string, tools: Record<string, string>): string {
+/** A chroot where the agent and shell scripts run: the downloaded binary is /root/xen-guest-agent; a Xen guest unless `xen` is false. */
+function liveRoot(name: string, tools: Record<string, string>, xen = true): string {
   const root = tmp(name);
   glibcRoot(root, [agent, "/bin/ln", "/bin/rm"]);
   copyInto(root, "/bin/ln");
@@ -175,6 +185,10 @@ function liveRoot(name: string, tools: Record<string, string>): string {
   copyInto(root, newerAgent, "/root/xen-guest-agent-newer", 0o755);
   for (const [tool, text] of Object.entries(tools)) writeExecutable(join(root, "usr/bin", tool), text);
   mkdirSync(join(root, "state"));
+  if (xen) {
+    mkdirSync(join(root, "sys/hypervisor"), { recursive: true });
+    writeFileSync(join(root, "sys/hypervisor/type"), "xen\n");
+  }
   return root;
 }
 
@@ -235,6 +249,32 @@ describe("install on the running system (chroot, fake service managers)", () => 
       "systemctl start xe-linux-distribution.service",
     ]);
     for (const p of ["usr/sbin/xen-guest-agent", "etc/systemd/system/xen-guest-agent.service", "var/lib/xen-guest-agent"]) expect(existsSync(join(root, p))).toBe(false);
+  });
+
+  test.skipIf(why !== undefined)("off Xen with --force: enabled but not started, says so, and a second run changes nothing", () => {
+    const root = liveRoot("systemd-forced", { systemctl: FAKE_SYSTEMCTL }, false);
+    mkdirSync(join(root, "run/systemd/system"), { recursive: true });
+    const refused = inChroot(root, ["/root/xen-guest-agent", "install"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("use --force");
+    const first = inChroot(root, ["/root/xen-guest-agent", "install", "--force"]);
+    expect(first.stderr).toBe("");
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain("not started: this machine is not a Xen guest");
+    expect(first.stdout).not.toContain("started xen-guest-agent");
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual(["systemctl daemon-reload", "systemctl enable xen-guest-agent.service"]);
+    const second = inChroot(root, ["/usr/sbin/xen-guest-agent", "install", "--force"]);
+    expect(second.stdout.trim()).toBe("already installed (systemd): nothing changed");
+    expect(calls(root).filter((c) => MUTATING.test(c))).toEqual([]);
+  });
+
+  test.skipIf(why !== undefined)("a start that leaves the service inactive (a condition skipped it) is not reported as started", () => {
+    const root = liveRoot("systemd-skipped", { systemctl: FAKE_SYSTEMCTL.replace("start|restart) put active", "start) ;;\n  restart) put active") });
+    mkdirSync(join(root, "run/systemd/system"), { recursive: true });
+    const r = inChroot(root, ["/root/xen-guest-agent", "install"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("asked to start xen-guest-agent, but it is not running");
+    expect(r.stdout).not.toMatch(/^started /m);
   });
 
   test.skipIf(why !== undefined)("systemd: uninstall re-enables nothing that install did not disable", () => {

@@ -3,9 +3,9 @@
 // scripts run chrooted there with dash). A dummy xe-guest-utilities and a dummy Rust
 // xen-guest-agent 0.4.0 show what the Conflicts/Replaces/Obsoletes and the version do.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DIST, REPO, chrootUnavailable, glibcRoot, inChroot, releaseBinary, removeTree, skipped, tempDir } from "./support.ts";
+import { DIST, REPO, chrootUnavailable, copyInto, glibcRoot, inChroot, releaseBinary, removeTree, skipped, tempDir } from "./support.ts";
 
 const VERSION: string = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")).version;
 const DEB = join(DIST, `xen-guest-agent_${VERSION}-1_amd64.deb`);
@@ -42,6 +42,14 @@ beforeAll(async () => {
   await releaseBinary("linux-arm64");
 }, 300_000);
 
+function lstatOrUndefined(path: string) {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A scratch root for a package manager: dash for the maintainer scripts, the agent's libraries. */
 function packageRoot(name: string): string {
   const r = tmp(name);
@@ -57,7 +65,8 @@ describe(".deb", () => {
       const fields = ok(["dpkg-deb", "-f", deb, "Package", "Version", "Architecture", "Depends", "Conflicts", "Replaces"]);
       expect(fields).toBe(`Package: xen-guest-agent\nVersion: ${VERSION}-1\nArchitecture: ${arch}\nDepends: libc6 (>= 2.17)\nConflicts: xe-guest-utilities\nReplaces: xe-guest-utilities\n`);
       const files = ok(["dpkg-deb", "-c", deb]);
-      for (const f of ["./usr/sbin/xen-guest-agent", "./lib/systemd/system/xen-guest-agent.service", "./usr/share/man/man8/xen-guest-agent.8.gz"]) expect(files).toContain(f);
+      for (const f of ["./usr/sbin/xen-guest-agent", "./lib/systemd/system/xen-guest-agent.service", "./etc/init.d/xen-guest-agent", "./usr/share/man/man8/xen-guest-agent.8.gz"]) expect(files).toContain(f);
+      expect(ok(["dpkg-deb", "-I", deb, "conffiles"])).toBe("/etc/init.d/xen-guest-agent\n");
     }
   }, 120_000);
 
@@ -119,11 +128,44 @@ describe(".rpm", () => {
       expect(ok(["rpm", "-qp", "--conflicts", rpm]).trim().split("\n")).toEqual(["xe-guest-utilities", "xe-guest-utilities-latest"]);
       expect(ok(["rpm", "-qp", "--obsoletes", rpm]).trim().split("\n")).toEqual(["xe-guest-utilities", "xe-guest-utilities-latest"]);
       expect(ok(["rpm", "-qpl", rpm]).trim().split("\n")).toEqual([
+        "/usr/lib/systemd/system-preset/80-xen-guest-agent.preset",
         "/usr/lib/systemd/system/xen-guest-agent.service",
         "/usr/sbin/xen-guest-agent",
+        `/usr/share/licenses/xen-guest-agent-${VERSION}`,
+        `/usr/share/licenses/xen-guest-agent-${VERSION}/LICENSE`,
         "/usr/share/man/man8/xen-guest-agent.8.gz",
       ]);
+      // Unversioned Obsoletes need a matching Provides; the license is marked as such.
+      expect(ok(["rpm", "-qp", "--provides", rpm])).toContain(`xe-guest-utilities = ${VERSION}-1`);
+      expect(ok(["rpm", "-qp", "--provides", rpm])).toContain(`xe-guest-utilities-latest = ${VERSION}-1`);
+      expect(ok(["rpm", "-qpL", rpm]).trim()).toBe(`/usr/share/licenses/xen-guest-agent-${VERSION}/LICENSE`);
+      expect(ok(["rpm", "-qp", "--changelog", rpm])).toContain(`- ${VERSION}-1\n- Release ${VERSION}.`);
     }
+  }, 120_000);
+
+  const rpmlint = Bun.which("rpmlint");
+  if (!rpmWhy && !rpmlint) skipped("rpmlint", "rpmlint is not installed (Debian package rpmlint)");
+  test.skipIf(rpmWhy !== undefined || !rpmlint)("rpmlint reports no error but the missing signature (the releaser signs)", () => {
+    const out = sh(["rpmlint", RPM]).out;
+    expect(out.split("\n").filter((l) => / E: /.test(l))).toEqual(["xen-guest-agent.x86_64: E: no-signature"]);
+  }, 120_000);
+
+  const systemctl = Bun.which("systemctl");
+  if (!rpmWhy && !systemctl) skipped("offline rpm enable", "systemctl is not installed");
+  test.skipIf(rpmWhy !== undefined || !systemctl)("installed without a running systemd (an image build), it is enabled; erased, disabled", () => {
+    const r = packageRoot("rpm-offline");
+    glibcRoot(r, [systemctl as string]);
+    const ctl = (systemctl as string).replace(/^\/usr/, "");
+    copyInto(r, systemctl as string, `/usr${ctl}`, 0o755);
+    copyInto(r, systemctl as string, ctl, 0o755);
+    expect(existsSync(join(r, "run/systemd/system"))).toBe(false);
+    const rpm = (...args: string[]) => ok(["rpm", "--root", r, ...args]);
+    rpm("--initdb");
+    const wants = join(r, "etc/systemd/system/multi-user.target.wants/xen-guest-agent.service");
+    rpm("-i", "--nodeps", RPM);
+    expect(readlinkSync(wants)).toBe("/usr/lib/systemd/system/xen-guest-agent.service");
+    rpm("-e", "xen-guest-agent");
+    expect(lstatOrUndefined(wants)).toBeUndefined(); // the link itself, not only its target
   }, 120_000);
 
   test.skipIf(rpmWhy !== undefined)("replaces xe-guest-utilities, runs unstripped, erases cleanly (rpm --root --nodeps)", () => {
