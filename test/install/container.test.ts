@@ -38,12 +38,36 @@ describe("deploy/kubernetes/daemonset.yaml", () => {
     expect(pod.hostPID).toBeUndefined();
     expect(pod.automountServiceAccountToken).toBe(false);
     expect(c.args).toEqual(["run", "--stderr", "--root", "/host"]);
-    expect(c.volumeMounts).toEqual([{ name: "host-root", mountPath: "/host", readOnly: true, mountPropagation: "HostToContainer" }]);
-    expect(pod.volumes).toEqual([{ name: "host-root", hostPath: { path: "/", type: "Directory" } }]);
     expect(c.resources).toEqual({ requests: { cpu: "5m", memory: "40Mi" }, limits: { memory: "64Mi" } });
     expect(c.securityContext).toMatchObject({ runAsUser: 0, readOnlyRootFilesystem: true });
     expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key).toBe("xen-guest-agent/xen");
     expect((docs[0] as any).metadata.labels["pod-security.kubernetes.io/enforce"]).toBe("privileged");
+  });
+
+  test("the node's root is recursively read-only at /host; only the two sysfs targets the agent writes are writable", () => {
+    const pod = (docs[1] as any).spec.template.spec;
+    const [c] = pod.containers;
+    const sources = new Map<string, any>(pod.volumes.map((v: any) => [v.name, v.hostPath]));
+    const mounts = (c.volumeMounts as any[]).map((m) => ({ ...m, host: sources.get(m.name) }));
+    // A plain readOnly bind leaves /host/sys, /host/var, /host/run… writable; recursiveReadOnly
+    // (which Kubernetes only accepts with propagation None) makes every sub-mount read-only too.
+    expect(mounts[0]).toEqual({ name: "host-root", mountPath: "/host", readOnly: true, recursiveReadOnly: "Enabled", mountPropagation: "None", host: { path: "/", type: "Directory" } });
+    const writable = mounts.filter((m) => m.readOnly !== true);
+    expect(writable.map((m) => [m.host, m.mountPath])).toEqual([
+      [{ path: "/sys/devices/system/cpu", type: "Directory" }, "/host/sys/devices/system/cpu"],
+      [{ path: "/sys/power/pm_freeze_timeout", type: "File" }, "/host/sys/power/pm_freeze_timeout"],
+    ]);
+    // Each writable bind puts the node's own path at the place the agent writes it under --root.
+    for (const m of writable) expect(m.mountPath).toBe(`/host${m.host.path}`);
+    expect(mounts).toHaveLength(3);
+    // Every volume is mounted (no dead volume) and no other writable host path exists.
+    expect(new Set(mounts.map((m) => m.name))).toEqual(new Set(sources.keys()));
+  });
+
+  test("the schema check knows recursiveReadOnly (a misspelt value type is caught)", () => {
+    const broken = structuredClone(docs[1]) as Record<string, any>;
+    broken.spec.template.spec.containers[0].volumeMounts[0].recursiveReadOnly = true;
+    expect(() => new DaemonSet(broken as never).validate()).toThrow(/recursiveReadOnly must be string/);
   });
 });
 
