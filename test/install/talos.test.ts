@@ -32,17 +32,31 @@ describe.skipIf(!readelf)("Talos system extension", () => {
     }
   });
 
-  test("service spec: ./xen-guest-agent -s, read-only rootfs, writable sysfs, restart always, waits for xenbus and addresses", () => {
+  test("service spec: ./xen-guest-agent -s, read-only rootfs and sysfs, restart always, waits for xenbus and addresses", () => {
     const spec = Bun.YAML.parse(readFileSync(join(DIST, "talos/x86_64/rootfs/usr/local/etc/containers/xen-guest-agent.yaml"), "utf8")) as any;
     expect(spec.name).toBe("xen-guest-agent"); // Talos calls it ext-xen-guest-agent
     expect(spec.container.entrypoint).toBe("./xen-guest-agent");
     expect(spec.container.args).toEqual(["-s", "--root", "/host"]);
-    expect(spec.container.security).toEqual({ writeableRootfs: false, writeableSysfs: true });
+    expect(spec.container.security).toEqual({ writeableRootfs: false, writeableSysfs: false });
     expect(spec.restart).toBe("always");
     expect(spec.depends).toEqual([{ path: "/dev/xen/xenbus" }, { network: ["addresses"] }]);
-    expect(spec.container.mounts).toEqual([{ source: "/", destination: "/host", type: "bind", options: ["rbind", "rslave", "ro"] }]);
-    // Every mount point exists in the (read-only) container root.
-    for (const m of spec.container.mounts) expect(statSync(join(DIST, "talos/x86_64", CONTAINER, m.destination)).isDirectory()).toBe(true);
+    // The mount point exists in the (read-only) container root; the others are inside the node's tree.
+    expect(statSync(join(DIST, "talos/x86_64", CONTAINER, "host")).isDirectory()).toBe(true);
+  });
+
+  test("mounts: the node's root recursively read-only (rro, rprivate); writable only the vCPU directory and pm_freeze_timeout", () => {
+    const spec = Bun.YAML.parse(readFileSync(join(DIST, "talos/x86_64/rootfs/usr/local/etc/containers/xen-guest-agent.yaml"), "utf8")) as any;
+    const [root, ...rest] = spec.container.mounts as { source: string; destination: string; type: string; options: string[] }[];
+    expect(root).toEqual({ source: "/", destination: "/host", type: "bind", options: ["rbind", "rprivate", "ro", "rro"] });
+    // "ro" without "rro" leaves sub-mounts writable; propagation from the node would bring new
+    // mounts in writable.
+    expect(root?.options.some((o) => /^r?(slave|shared)$/.test(o))).toBe(false);
+    expect(rest.map((m) => [m.source, m.destination, m.options])).toEqual([
+      ["/sys/devices/system/cpu", "/host/sys/devices/system/cpu", ["bind", "rw"]],
+      ["/sys/power/pm_freeze_timeout", "/host/sys/power/pm_freeze_timeout", ["bind", "rw"]],
+    ]);
+    // Mounted after the root (runc mounts in order), each at the node's own path under /host.
+    for (const m of rest) expect(m.destination).toBe(`/host${m.source}`);
   });
 
   test("the image layer holds exactly manifest.yaml and rootfs/", () => {
