@@ -33,6 +33,14 @@ const D_NAME = 19;
 /** Symbolic links followed in one resolution, as the kernel's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
 
+/** major:minor of a dev_t, as glibc's major()/minor() split it. */
+export function deviceNumbers(dev: bigint): { major: number; minor: number } {
+  return {
+    major: Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & 0xfffff000n)),
+    minor: Number((dev & 0xffn) | ((dev >> 12n) & 0xffffff00n)),
+  };
+}
+
 /** A host file that is there but not a regular file (FIFO, device, socket, directory). */
 export class NotRegularFileError extends Error {
   constructor(readonly path: string, readonly kind: string) {
@@ -164,7 +172,7 @@ export class HostFiles {
   usage(rel: string): FsUsage {
     const fd = this.openDirectory(components(rel).join("/"), rel);
     try {
-      return fstatvfs(fd, rel);
+      return { ...fstatvfs(fd, rel), device: deviceNumbers(fstatSync(fd, { bigint: true }).dev) };
     } finally {
       libc().close(fd);
     }

@@ -19,6 +19,8 @@ export interface FsUsage {
   /** f_bavail × f_frsize: what an unprivileged user can still write (df's "Available"). */
   freeBytes: number;
   readOnly: boolean;
+  /** st_dev of the directory measured (HostFiles.usage), to tell which file system answered. */
+  device?: { major: number; minor: number };
 }
 
 /** statvfs of an open fd (an O_PATH fd of a directory found inside `--root`); `what` names it. */

@@ -19,7 +19,7 @@ import type { Logger } from "../../log/logger.ts";
 import { POLLPRI, watchFdEvents, type FdWatch } from "../../../native/index.ts";
 import type { FsUsage } from "../../../native/index.ts";
 import { SysfsBlock } from "./block.ts";
-import { parseMountinfo } from "./mountinfo.ts";
+import { parseMountinfo, type MountEntry } from "./mountinfo.ts";
 import { applyHysteresis, scanVolumes } from "./volumes.ts";
 import { Latest } from "../../events/latest.ts";
 import type { TimerHandle, Timers } from "../../events/timers.ts";
@@ -158,6 +158,7 @@ export class VolumesCollector {
     const parsed = parseMountinfo(text);
     if (parsed.malformed > 0) this.warnings.warn(`${parsed.malformed} malformed line(s) in ${rel} skipped`);
     const usage = this.opts.usage;
+    const visible = visibleMounts(parsed.mounts);
     const { facts, dropped } = scanVolumes(parsed.mounts, {
       block: this.block,
       uuids: this.block.uuids(),
@@ -165,6 +166,7 @@ export class VolumesCollector {
         const path = this.root.path(mountPoint);
         try {
           const u = usage ? usage(path) : this.root.usage(mountPoint);
+          checkSameFilesystem(path, u, visible.get(mountPoint));
           this.warnings.over(path);
           return u;
         } catch (e) {
@@ -189,6 +191,27 @@ export class VolumesCollector {
       return undefined;
     }
   }
+}
+
+/** The mount visible at each mount point: the last one mounted there (an over-mount hides the rest). */
+function visibleMounts(mounts: readonly MountEntry[]): Map<string, MountEntry> {
+  return new Map(mounts.map((m) => [m.mountPoint, m]));
+}
+
+/**
+ * Throws when statvfs answered for another file system than the mount table names: in a container
+ * whose view of the host root is a private copy (a recursive read-only bind has no propagation),
+ * a file system mounted on the host later is in the host's table but not under the root, so the
+ * directory measured is the parent's. Major 0 (btrfs subvolumes, anonymous devices) is not checked:
+ * there st_dev and the table may differ for the same file system.
+ */
+function checkSameFilesystem(path: string, u: FsUsage, mount: MountEntry | undefined): void {
+  if (!u.device || !mount || mount.major === 0) return;
+  if (u.device.major === mount.major && u.device.minor === mount.minor) return;
+  throw new Error(
+    `${path} is device ${u.device.major}:${u.device.minor}, the mount table says ${mount.major}:${mount.minor} ` +
+      `(mounted after the agent's view of the root was made? a container restart shows it)`,
+  );
 }
 
 /** One scan for the `collect` command: no watch, no timer. */
