@@ -71,6 +71,78 @@ describe("deploy/kubernetes/daemonset.yaml", () => {
   });
 });
 
+interface RecipeMount {
+  src: string;
+  dst: string;
+  options: string[];
+}
+
+/** `docker run` / `podman run` commands in a text (shell blocks or `#` comments), continuations joined. */
+function runCommands(text: string, engine: "docker" | "podman"): string[] {
+  const joined = text.split("\n").map((l) => l.replace(/^#\s?/, "")).join("\n").replace(/\\\n\s*/g, " ");
+  return joined.split("\n").map((l) => l.trim()).filter((l) => l.startsWith(`${engine} run `));
+}
+
+/** The bind mounts of one command: `--mount type=bind,src=,dst=,…` and `-v src:dst:opts`. */
+function bindMounts(command: string): RecipeMount[] {
+  const words = command.split(/\s+/);
+  const out: RecipeMount[] = [];
+  for (let i = 0; i < words.length; i++) {
+    if (words[i] === "--mount") {
+      const kv = (words[++i] as string).split(",");
+      const get = (k: string) => kv.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1) ?? "";
+      expect(get("type")).toBe("bind");
+      out.push({ src: get("src"), dst: get("dst"), options: kv.filter((o) => !/^(type|src|dst)=/.test(o)) });
+    } else if (words[i] === "-v") {
+      const [src, dst, opts] = (words[++i] as string).split(":") as [string, string, string | undefined];
+      out.push({ src, dst, options: opts ? opts.split(",") : [] });
+    }
+  }
+  return out;
+}
+
+/** The only host paths the agent writes, each bound at its own path under /host. */
+const WRITTEN = ["/sys/devices/system/cpu", "/sys/power/pm_freeze_timeout"];
+
+describe("container run recipes (docs/install.md, the Containerfile's header)", () => {
+  const docs = readFileSync(join(REPO, "docs/install.md"), "utf8");
+  const header = readFileSync(join(REPO, "deploy/container/Containerfile"), "utf8").split("\nFROM ")[0] as string;
+  const readOnly = (m: RecipeMount) => m.options.includes("readonly") || m.options.includes("ro");
+
+  test("each recipe is given once in the docs; the Containerfile repeats the Docker one", () => {
+    expect(runCommands(docs, "docker")).toHaveLength(1);
+    expect(runCommands(docs, "podman")).toHaveLength(1);
+    expect(runCommands(header, "docker")).toEqual(runCommands(docs, "docker"));
+    expect(runCommands(header, "podman")).toEqual([]);
+  });
+
+  test("Docker: the host root recursively read-only, required (bind-recursive=readonly), no propagation", () => {
+    const mounts = bindMounts(runCommands(docs, "docker")[0] as string);
+    expect(mounts[0]).toEqual({ src: "/", dst: "/host", options: ["readonly", "bind-recursive=readonly"] });
+  });
+
+  test("Podman (no recursive read-only bind): only /, /proc, /sys, /dev, each read-only and non-recursive", () => {
+    const mounts = bindMounts(runCommands(docs, "podman")[0] as string);
+    const ro = mounts.filter(readOnly);
+    expect(ro.map((m) => m.src)).toEqual(["/", "/proc", "/sys", "/dev"]);
+    for (const m of ro) {
+      expect(m.dst).toBe(m.src === "/" ? "/host" : `/host${m.src}`);
+      expect(m.options).toEqual(["ro", "bind"]); // `bind`, not the default `rbind`: no sub-mounts
+    }
+  });
+
+  test("in every recipe the only writable binds are the two sysfs targets the agent writes", () => {
+    for (const engine of ["docker", "podman"] as const) {
+      const mounts = bindMounts(runCommands(docs, engine)[0] as string);
+      const writable = mounts.filter((m) => !readOnly(m));
+      expect(writable.map((m) => [m.src, m.dst])).toEqual(WRITTEN.map((p) => [p, `/host${p}`]));
+      // Nothing outside /host, and no propagation that would bring later host mounts in writable.
+      for (const m of mounts) expect(m.dst === "/host" || m.dst.startsWith("/host/")).toBe(true);
+      for (const m of mounts) expect(m.options.some((o) => /(slave|shared)$/.test(o))).toBe(false);
+    }
+  });
+});
+
 /** The Containerfile as instructions (continuation lines joined, comments dropped). */
 function instructions(text: string): { op: string; args: string }[] {
   return text
