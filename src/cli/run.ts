@@ -14,7 +14,7 @@ import { createLogger } from "../log/sinks.ts";
 import { defaultConnector } from "../lifecycle/links.ts";
 import { ReloadableLogger } from "../log/reloadable.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
-import { RequestsHook } from "../requests/hook.ts";
+import { defaultRequestsHook } from "../requests/hook.ts";
 import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notify.ts";
 import { pageOutExecutable } from "../../native/executable-pages.ts";
 import { fdWatchBackend } from "../../native/fd-watch.ts";
@@ -66,7 +66,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
     afterFullPublish: () => settle(log),
-    requests: new RequestsHook({ log }),
+    requests: defaultRequestsHook(log),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.
