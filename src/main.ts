@@ -8,6 +8,7 @@ import { collectDef, collectMain } from "./cli/collect.ts";
 import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
+import { hostDef, hostHelp, hostMain } from "./cli/host.ts";
 import { AGENT_FACTS } from "./facts/version.ts";
 
 interface Command {
@@ -21,6 +22,7 @@ const COMMANDS: Record<string, Command> = {
   install: { def: installDef as CommandDef, main: installMain },
   uninstall: { def: uninstallDef as CommandDef, main: uninstallMain },
   config: { def: configDef as CommandDef, main: configMain },
+  host: { def: hostDef as CommandDef, main: hostMain },
 };
 
 const EXIT_INTERNAL = 70;
@@ -38,6 +40,8 @@ Examples:
   xen-guest-agent --publisher console -s      off Xen: print what would be published, then every change
   xen-guest-agent collect --json              print every fact and key once
   xen-guest-agent --root /host                in a container: read the host's /etc, /proc and /sys under /host
+
+In dom0: \`xen-guest-agent host ping|info|static-ip DOMID …\` asks a guest's agent (see host --help).
 
 Exit codes: 0 success; 1 cannot work here (not a Xen guest, no xenstore); 2 bad option or configuration;
 70 internal error.`;
@@ -64,6 +68,10 @@ async function usage(rawArgs: string[]): Promise<string> {
 }
 
 async function main(rawArgs: string[]): Promise<number> {
+  if (rawArgs[0] === "host" && (rawArgs.includes("--help") || rawArgs.includes("-h"))) {
+    process.stdout.write(`${hostHelp()}\n`);
+    return 0;
+  }
   if (rawArgs.includes("--help") || rawArgs.includes("-h")) {
     process.stdout.write(`${await usage(rawArgs)}\n`);
     return 0;

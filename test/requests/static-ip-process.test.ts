@@ -140,6 +140,27 @@ for (const kind of ["c", "ocaml"] as DaemonKind[]) {
       }
     });
 
+    test("the dom0 commands: host ping, host info, host static-ip (exit codes, --json)", async () => {
+      const host = (...args: string[]) => {
+        const p = Bun.spawnSync([process.execPath, MAIN, "host", ...args], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", XENSTORED_PATH: xs.dom0SocketPath } });
+        return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+      };
+      const ping = host("ping", String(xs.domid), "--json");
+      expect(ping.code).toBe(0);
+      expect(JSON.parse(ping.out)).toMatchObject({ domid: xs.domid, ok: true });
+      const info = host("info", String(xs.domid), "--json");
+      expect(info.code).toBe(0);
+      expect(JSON.parse(info.out).types.map((t: { name: string }) => t.name)).toEqual(["static-ip", "ping", "info"]);
+      const set = host("static-ip", String(xs.domid), "--mac", MAC, "--address", "192.0.2.50/24", "--json");
+      expect(set.code).toBe(0);
+      expect(addrs().map((x) => x.local)).toContain("192.0.2.50");
+      const bad = host("static-ip", String(xs.domid), "--mac", MAC, "--address", "192.0.2.50/24", "--gateway", "10.0.0.1");
+      expect(bad.code).toBe(1);
+      expect(bad.out).toContain("error-code 1");
+      expect(host("ping", "no-such-guest").code).toBe(1);
+      expect(host("static-ip", String(xs.domid)).code).toBe(2);
+    });
+
     test("after SIGTERM the feature key is gone; after a restart it is back, and the agent still knows its own addresses", async () => {
       await stopAgent();
       expect(await featureKey()).toBeUndefined();
