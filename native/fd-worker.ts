@@ -32,7 +32,7 @@
 //
 // Protocol: main → worker `FdWorkerControl`s, each preceded by +1 on the wake fd (the first is
 // `init`); worker → main `FdWorkerMessage`s.
-import { errno, errnoName, libc, POLLERR, POLLHUP, POLLIN, POLLNVAL } from "./libc.ts";
+import { errno, Errno, errnoName, libc, POLLERR, POLLHUP, POLLIN, POLLNVAL } from "./libc.ts";
 
 declare const self: Worker;
 
@@ -67,9 +67,7 @@ export type FdWorkerMessage =
   /** Answer to `remove`: the Worker no longer touches that watch's fd. */
   | { kind: "stopped"; id: number };
 
-const EINTR = 4;
-const EAGAIN = 11;
-const EBADF = 9;
+const { EINTR, EAGAIN, EBADF } = Errno;
 const POLLFD_SIZE = 8; // sizeof(struct pollfd)
 
 interface Watch extends FdWorkerWatch {

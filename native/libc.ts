@@ -30,12 +30,10 @@ const symbols = {
   uname: { args: [ptr], returns: i32 },
   getpid: { args: [], returns: i32 },
   clock_gettime: { args: [i32, ptr], returns: i32 },
-  clock_settime: { args: [i32, ptr], returns: i32 },
   timerfd_create: { args: [i32, i32], returns: i32 },
   timerfd_settime: { args: [i32, i32, ptr, ptr], returns: i32 },
   statvfs: { args: [cstring, ptr], returns: i32 },
   eventfd: { args: [u32, i32], returns: i32 },
-  setns: { args: [i32, i32], returns: i32 },
   madvise: { args: [u64, u64, i32], returns: i32 },
   localtime_r: { args: [ptr, ptr], returns: ptr },
   asctime_r: { args: [ptr, ptr], returns: ptr },
@@ -99,24 +97,28 @@ export function errno(): number {
   return read.i32(libc().__errno_location() as Pointer, 0);
 }
 
-// Linux errno numbers the agent names in messages and decisions (x86-64 and arm64 share them).
-const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
-  13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 20: "ENOTDIR",
-  21: "EISDIR", 22: "EINVAL", 24: "EMFILE", 28: "ENOSPC", 29: "ESPIPE", 32: "EPIPE",
-  38: "ENOSYS", 61: "ENODATA", 88: "ENOTSOCK", 93: "EPROTONOSUPPORT", 97: "EAFNOSUPPORT",
-  104: "ECONNRESET", 105: "ENOBUFS", 110: "ETIMEDOUT", 111: "ECONNREFUSED", 125: "ECANCELED",
-};
+// Linux errno numbers the agent names in messages and decisions (x86-64 and arm64 share them):
+// the one errno table, used by every file in native/.
+export const Errno = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EIO: 5, EBADF: 9, EAGAIN: 11, ENOMEM: 12, EACCES: 13, EFAULT: 14,
+  EBUSY: 16, EEXIST: 17, EXDEV: 18, ENODEV: 19, ENOTDIR: 20, EISDIR: 21, EINVAL: 22, EMFILE: 24,
+  ENOTTY: 25, ENOSPC: 28, ESPIPE: 29, EROFS: 30, EPIPE: 32, ERANGE: 34, ENOSYS: 38, ELOOP: 40,
+  ENODATA: 61, ENOTSOCK: 88, EOPNOTSUPP: 95, EPROTONOSUPPORT: 93, EAFNOSUPPORT: 97, EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99, ENETDOWN: 100, ENETUNREACH: 101, ECONNRESET: 104, ENOBUFS: 105, ETIMEDOUT: 110,
+  ECONNREFUSED: 111, ECANCELED: 125,
+} as const;
+
+export type ErrnoName = keyof typeof Errno;
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(Errno).map(([name, n]) => [n, name]));
 
 export function errnoName(n: number): string {
-  return ERRNO_NAMES[n] ?? `errno ${n}`;
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
 }
-
-const ERRNO_NUMBERS = new Map(Object.entries(ERRNO_NAMES).map(([n, name]) => [name, Number(n)]));
 
 /** The errno value of a name from the table above (`ECANCELED` → 125). */
 export function errnoNumber(name: string): number | undefined {
-  return ERRNO_NUMBERS.get(name);
+  return (Errno as Record<string, number>)[name];
 }
 
 /** A failed libc call: `code` is the errno name (`ENOENT`), `call` says what was attempted. */

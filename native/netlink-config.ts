@@ -3,7 +3,7 @@
 // in plain TypeScript (src/requests/static-ip/netlink-messages.ts). rtnetlink carries out a request
 // inside send(), so its acknowledgement (or a dump's next part, produced inside recv()) is queued
 // by the time we read: the reads never wait (MSG_DONTWAIT), and nothing polls.
-import { check, libc, MSG_DONTWAIT, SystemError } from "./libc.ts";
+import { check, Errno, libc, MSG_DONTWAIT, SystemError } from "./libc.ts";
 import { openRtnetlink } from "./netlink.ts";
 
 const SOL_NETLINK = 270; // linux/socket.h
@@ -32,7 +32,7 @@ export function openRtnetlinkRequester(): RtnetlinkRequester {
       for (;;) {
         const n = Number(c.recv(socket.fd, buf, RECV_BYTES, MSG_DONTWAIT));
         if (n < 0) check(n, "recv(AF_NETLINK)");
-        if (n === 0) throw new SystemError("recv(AF_NETLINK) end of stream", 5);
+        if (n === 0) throw new SystemError("recv(AF_NETLINK) end of stream", Errno.EIO);
         const chunk = buf.slice(0, n);
         chunks.push(chunk);
         if (finished(chunk)) return chunks;

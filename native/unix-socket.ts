@@ -2,6 +2,7 @@
 // is left to native/socket-reader.ts (Bun's epoll on a dup of the fd, no idle wake-ups); Bun's
 // own socket layer is avoided because it wakes the process about 3×/s (bun-runtime.md §4).
 import {
+  Errno,
   AF_UNIX,
   check,
   errno,
@@ -13,8 +14,7 @@ import {
 } from "./libc.ts";
 import { sockaddrUn } from "./sockaddr-un.ts";
 
-const EINTR = 4;
-const EAGAIN = 11;
+const { EINTR, EAGAIN } = Errno;
 const POLLOUT = 4;
 
 /** Connects to the Unix stream socket at `path`; returns the fd (blocking, close-on-exec). */
@@ -54,18 +54,11 @@ export function writeAll(fd: number, data: Uint8Array, timeoutMs = 5000): void {
     const v = new DataView(pfd.buffer);
     v.setInt32(0, fd, true);
     v.setInt16(4, POLLOUT, true);
-    if (check(C.poll(pfd, 1, timeoutMs), "poll") === 0) throw new SystemError("send", 110, "ETIMEDOUT");
+    if (check(C.poll(pfd, 1, timeoutMs), "poll") === 0) throw new SystemError("send", Errno.ETIMEDOUT);
   }
 }
 
 /** Closes an fd this module returned; errors (EBADF after a double close) are ignored. */
 export function closeFd(fd: number): void {
   libc().close(fd);
-}
-
-/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): two connected blocking fds (tests, fd passing). */
-export function socketPair(): [number, number] {
-  const fds = new Int32Array(2);
-  check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
-  return [fds[0]!, fds[1]!];
 }

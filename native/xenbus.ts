@@ -3,7 +3,7 @@
 // from the main thread only: the driver
 // assembles a message per open file from the writes it gets (xenbus_file_write), so two
 // writers' halves would interleave.
-import { check, cstr, errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc.ts";
+import { check, cstr, errno, Errno, libc, O_CLOEXEC, O_RDWR, SystemError } from "./libc.ts";
 import { POLLIN, watchFd, type FdWatch } from "./fd-watch.ts";
 
 export interface XenbusReaderHandlers {
@@ -18,7 +18,7 @@ export interface XenbusReaderHandlers {
  */
 export type XenbusReader = FdWatch;
 
-const EINTR = 4;
+const { EINTR } = Errno;
 
 /** open(path, O_RDWR|O_CLOEXEC): blocking; the watcher reads only after poll() said readable. */
 export function openXenbus(path: string): number {

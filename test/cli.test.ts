@@ -93,6 +93,16 @@ describe("xen-guest-agent command line", () => {
     expect(out.keys["data/os_minorver"]).toBe("19");
   });
 
+  test("collect reads the configuration file as run does (schema = \"rfc\" in the file)", async () => {
+    const root = fixtureRoot();
+    writeFileSync(join(root, "config.toml"), 'schema = "rfc"\nmemory-interval = 30\n');
+    const r = await cli(["collect", "--json", "--root", root, "--no-volumes", "--config", join(root, "config.toml")]);
+    expect(r.code).toBe(0);
+    const keys = JSON.parse(r.stdout).keys;
+    expect(keys["data/os/unix/distro"]).toBe("alpine");
+    expect(keys["data/os_distro"]).toBeUndefined();
+  });
+
   test("XENSTORE_SCHEMA=rfc selects the rfc layout", async () => {
     const r = await cli(["collect", "--json", "--root", fixtureRoot(), "--no-volumes"], { XENSTORE_SCHEMA: "rfc" });
     expect(JSON.parse(r.stdout).keys["data/os/unix/distro"]).toBe("alpine");

@@ -28,7 +28,7 @@ import {
   type Memory, type ThreadTotals,
 } from "./lib.ts";
 import { RUNTIME_FLAGS } from "../build.ts";
-import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../src/lifecycle/supervisor.ts";
+import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../src/lifecycle/service-status.ts";
 import { ClockSteps, difference, FixtureRoot, launcher, Netns, ptyRelayUnavailable, rigUnavailable, VIFS, Xenstore, type Launcher, type Proc } from "./rig.ts";
 
 // --- options -------------------------------------------------------------------------------

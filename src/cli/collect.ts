@@ -1,8 +1,9 @@
 // `xen-guest-agent collect`: gather every fact once, print it, exit.
 import type { CommandDef } from "citty";
-import { TreeBuilder } from "../pipeline/pipeline.ts";
+import { TreeBuilder } from "../schema/index.ts";
 import { collectStaticFacts } from "../collectors/static.ts";
-import { OPTIONS, resolveConfig } from "../config/options.ts";
+import { CONFIG_ARG, loadConfig } from "../config/file.ts";
+import { OPTIONS } from "../config/options.ts";
 import type { Facts } from "../facts/facts.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import { createLogger } from "../log/sinks.ts";
@@ -16,13 +17,16 @@ export const collectDef = ({
   meta: { name: "collect", description: "Gather every fact once, print it with the keys it would publish, and exit" },
   args: {
     json: { type: "boolean", description: "Print the facts and keys as JSON" },
+    ...CONFIG_ARG,
     ...argsFor(COLLECT_OPTIONS),
   },
 }) satisfies CommandDef;
 
 export async function collectMain(rawArgs: string[]): Promise<number> {
   const { values } = parseStrict(rawArgs, collectDef.args as never);
-  const { config } = resolveConfig({ cli: values, env: process.env });
+  // The same configuration as `run` (file, environment, command line), so the keys shown are the
+  // keys the daemon would publish.
+  const { config } = loadConfig(values, process.env);
   const { logger: log } = createLogger({ level: config.loglevel === "info" ? "warn" : config.loglevel, stderr: true });
   const root = new HostRoot(config.root);
   const facts: Facts = collectStaticFacts(root);

@@ -15,10 +15,10 @@ import { defaultConnector } from "../lifecycle/links.ts";
 import { ReloadableLogger } from "../log/reloadable.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
 import { defaultRequestsHook } from "../requests/hook.ts";
-import { openNotifier, watchdogUsec, type Notifier } from "../../native/sd-notify.ts";
-import { pageOutExecutable } from "../../native/executable-pages.ts";
-import { fdWatchBackend } from "../../native/fd-watch.ts";
-import { watchClockJumps } from "../../native/timerfd.ts";
+import { openNotifier, watchdogUsec, type Notifier } from "../../native/index.ts";
+import { pageOutExecutable } from "../../native/index.ts";
+import { fdWatchBackend } from "../../native/index.ts";
+import { watchClockJumps } from "../../native/index.ts";
 import { AGENT_ARGS, parseStrict } from "./args.ts";
 
 export const runDef = ({

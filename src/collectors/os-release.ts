@@ -9,7 +9,7 @@
 // container started with `--root /host` reports the host, not itself.
 import type { OsFacts } from "../facts/facts.ts";
 import type { HostRoot } from "./host-root.ts";
-import { kernelRelease } from "../../native/system.ts";
+import { kernelRelease } from "../../native/index.ts";
 
 /** Longest value kept from one os-release variable: real values are short, junk is cut. */
 const MAX_VALUE = 256;

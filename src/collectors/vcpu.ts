@@ -21,8 +21,8 @@ import { writeFileSync } from "node:fs";
 import type { VcpuFacts } from "../facts/facts.ts";
 import type { HostRoot } from "./host-root.ts";
 import type { Logger } from "../log/logger.ts";
-import { readSocket, type SocketReader } from "../../native/socket-reader.ts";
-import { openUevent, type UeventSocket } from "../../native/uevent.ts";
+import { readSocket, type SocketReader } from "../../native/index.ts";
+import { openUevent, type UeventSocket } from "../../native/index.ts";
 import { cpuEvent, parseCpuList, parseUevents } from "./uevent.ts";
 
 export interface VcpuCollectorOptions {

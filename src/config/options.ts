@@ -2,9 +2,9 @@
 // file and `--help` are all generated from this table, so an option cannot exist in one place and
 // be missing in another.
 import { UsageError } from "../errors.ts";
+import { LOG_LEVELS, type LogLevel } from "../log/logger.ts";
 
-export const LOG_LEVELS = ["off", "error", "warn", "info", "debug", "trace"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+export { LOG_LEVELS, type LogLevel };
 
 export interface AgentConfig {
   stderr: boolean;

@@ -6,9 +6,28 @@ import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import { consoleTarget } from "../publish/console-target.ts";
 import { xenstoreTarget } from "../publish/xenstore-target.ts";
-import type { XenstoreClient } from "../xenstore/client.ts";
+import type { PublishTarget } from "../publish/publisher.ts";
+import type { WatchingClient, XenstoreClient } from "../xenstore/client.ts";
 import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
-import type { Connector, Link } from "./supervisor.ts";
+
+/** One connection to where the agent publishes. */
+export interface Link {
+  /** For logs: `socket:/run/xenstored/socket`, `xenbus:/dev/xen/xenbus`, `console`. */
+  readonly name: string;
+  readonly target: PublishTarget;
+  /** xenstore links: what the watchers and the read-back need. Absent for the console publisher. */
+  readonly client?: WatchingClient;
+  /** Prefix for paths on a privileged connection (tests); empty on a guest connection. */
+  readonly base?: string;
+  /** xenstore links: the full client, for the host requests (src/requests/). */
+  readonly xenstore?: XenstoreClient;
+  /** `cb` runs once when the link dies by itself (never after close()). */
+  onLost(cb: (err: Error) => void): void;
+  close(): void;
+}
+
+/** Opens a link for a configuration. Throws with a message that says why and what to do. */
+export type Connector = (config: AgentConfig, log: Logger) => Promise<Link>;
 
 /** Thrown when this host has no xenstore at all (not a Xen guest): exit 1, no retrying. */
 export class NoXenstoreError extends FatalError {

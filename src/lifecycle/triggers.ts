@@ -13,19 +13,14 @@
 //
 // The first event of each watch (fired by the registration itself) is never a trigger.
 import type { Logger } from "../log/logger.ts";
+import type { WatchingClient } from "../xenstore/client.ts";
+import { XenstoreError } from "../xenstore/errors.ts";
 
 export const UNIQUE_DOMAIN_ID = "unique-domain-id";
 /** Never written by anyone: its only events are registrations. */
 export const RESUME_SENTINEL = "xen-guest-agent-resume-sentinel";
 
-export type TriggerReason = "unique-domain-id" | "resume-watch" | "clock-jump" | "reconnect" | "reload" | "SIGHUP";
-
-/** The part of the xenstore client the triggers use. */
-export interface WatchingClient {
-  read(path: string): Promise<string>;
-  directory(path: string): Promise<string[]>;
-  watch(path: string, onEvent: (eventPath: string) => void): Promise<{ unwatch(): Promise<void> }>;
-}
+export type TriggerReason = "unique-domain-id" | "resume-watch" | "clock-jump" | "reconnect";
 
 export interface WatchTriggers {
   /** Removes the watches (best effort; a lost connection has none left anyway). */
@@ -47,8 +42,7 @@ export async function registerWatchTriggers(
     try {
       return await client.read(abs(UNIQUE_DOMAIN_ID));
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code !== "ENOENT" && code !== "EACCES") log.debug(`reading ${UNIQUE_DOMAIN_ID}: ${(e as Error).message}`);
+      if (!(e instanceof XenstoreError && (e.code === "ENOENT" || e.code === "EACCES"))) log.debug(`reading ${UNIQUE_DOMAIN_ID}: ${(e as Error).message}`);
       return undefined;
     }
   };

@@ -1,5 +1,8 @@
 // The logging interface every module takes. A consola instance satisfies it; tests pass
 // `collectingLogger()` (test/support) or `silentLogger`.
+export const LOG_LEVELS = ["off", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export interface Logger {
   error(message: unknown, ...args: unknown[]): void;
   warn(message: unknown, ...args: unknown[]): void;

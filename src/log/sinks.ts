@@ -7,9 +7,8 @@
 // of RSS for the daemon's whole life (bun-runtime.md §8), and prints glyphs into pipes.
 import { fstatSync } from "node:fs";
 import { createConsola, type ConsolaReporter, type LogObject } from "consola/core";
-import type { LogLevel } from "../config/options.ts";
-import type { Logger } from "./logger.ts";
-import { connectUnixDatagram } from "../../native/unix-datagram.ts";
+import type { Logger, LogLevel } from "./logger.ts";
+import { connectUnixDatagram } from "../../native/index.ts";
 
 const CONSOLA_LEVEL: Record<LogLevel, number> = { off: -999, error: 0, warn: 1, info: 3, debug: 4, trace: 5 };
 

@@ -1,5 +1,6 @@
-// The running agent: collectors feeding the pipeline until stopped.
-import { Agent, staleSubtrees } from "./pipeline.ts";
+// The collectors feeding one pipeline until stopped: the network (rtnetlink), volumes (mount
+// table), vCPUs (uevents), and the memory/host-name timer (memory has no event source).
+import { Pipeline, type ReadBack } from "./pipeline.ts";
 import { collectStaticFacts } from "../collectors/static.ts";
 import { collectHost } from "../collectors/hostname.ts";
 import { collectMemory } from "../collectors/meminfo.ts";
@@ -12,55 +13,48 @@ import { NetworkCollector, type NetworkCollectorOptions } from "../collectors/ne
 import type { PublishTarget } from "../publish/publisher.ts";
 import { VolumesCollector } from "../collectors/volumes/collector.ts";
 
-export interface DaemonOptions {
+export interface FactSourcesOptions {
   config: AgentConfig;
   log: Logger;
   root: HostRoot;
   target: PublishTarget;
+  /** The heartbeat's value (std `data/updated`). */
+  clock: () => string;
   /** Tests: collector settings (a tiny receive buffer to force overruns). */
   network?: Partial<NetworkCollectorOptions>;
-  /**
-   * Remove what a previous run may have left (`staleSubtrees`) before the first publish (default
-   * true). A reload knows exactly what the previous pipeline wrote and passes false: removing and
-   * rewriting would make dom0 see the interfaces vanish for a moment.
-   */
-  removeStale?: boolean;
   /** SR-IOV VFs by MAC (from xenstore; absent off XAPI hosts and for the console publisher). */
   sriov?: NetworkCollectorOptions["sriov"];
   /** Tests: how the collector is started (inside a network namespace: `withNetns(ns, () => c.start())`). */
   startNetwork?: (collector: NetworkCollector) => Promise<NetworkFacts>;
 }
 
-export class Daemon {
-  readonly agent: Agent;
+export class FactSources {
+  readonly pipeline: Pipeline;
   private readonly network: NetworkCollector;
   private readonly volumes: VolumesCollector | undefined;
   private readonly vcpus: VcpuCollector | undefined;
   private memoryTimer: ReturnType<typeof setInterval> | undefined;
   private stopped = false;
 
-  constructor(private readonly opts: DaemonOptions) {
+  constructor(private readonly opts: FactSourcesOptions) {
     const { config, log, root, target } = opts;
-    this.agent = new Agent({ config, facts: collectStaticFacts(root), target, log });
+    this.pipeline = new Pipeline({ config, facts: collectStaticFacts(root), target, log, clock: opts.clock });
     this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...(opts.sriov ? { sriov: opts.sriov } : {}), ...opts.network });
     if (config.volumes) this.volumes = new VolumesCollector({ root, log: log.withTag("volumes"), intervalSeconds: config.volumesInterval });
     if (config.vcpuHotplug) this.vcpus = new VcpuCollector({ root, log: log.withTag("vcpu") });
   }
 
-  /** Starts the collectors and resolves after the first full publish. */
-  async start(): Promise<void> {
-    const { config, log, root, target } = this.opts;
-    // A previous run's interfaces may be gone: their keys are rebuilt from scratch.
-    for (const path of this.opts.removeStale === false ? [] : staleSubtrees(config.schema)) {
-      await target.rm(path).catch((e: Error & { code?: string }) => {
-        if (e.code !== "ENOENT") log.warn(`could not remove stale ${path}: ${e.message}`);
-      });
-    }
+  /**
+   * Starts the collectors and resolves after the first full publish. `readBack` reads what a
+   * previous run left in the tree, so only the difference is written (xenstore links).
+   */
+  async start(readBack?: ReadBack): Promise<void> {
+    const { config, log, root } = this.opts;
     try {
       const network = await (this.opts.startNetwork ? this.opts.startNetwork(this.network) : this.network.start());
       if (this.stopped) return;
-      this.agent.update("network", network);
-      this.network.onChange((facts) => this.agent.update("network", facts));
+      this.pipeline.update("network", network);
+      this.network.onChange((facts) => this.pipeline.update("network", facts));
     } catch (e) {
       if (!this.stopped) log.error(`network facts unavailable: ${(e as Error).message}`);
     }
@@ -69,27 +63,28 @@ export class Daemon {
     // only their keys.
     if (this.volumes) {
       try {
-        this.agent.update("volumes", this.volumes.start());
-        this.volumes.onChange((facts) => this.agent.update("volumes", facts));
+        this.pipeline.update("volumes", this.volumes.start());
+        this.volumes.onChange((facts) => this.pipeline.update("volumes", facts));
       } catch (e) {
         log.error(`volume facts unavailable: ${(e as Error).message}`);
       }
     }
     if (this.vcpus) {
       try {
-        this.agent.update("vcpus", this.vcpus.start());
-        this.vcpus.onChange((facts) => this.agent.update("vcpus", facts));
+        this.pipeline.update("vcpus", this.vcpus.start());
+        this.vcpus.onChange((facts) => this.pipeline.update("vcpus", facts));
       } catch (e) {
         log.warn(`vCPU hot-plug unavailable (${(e as Error).message}); control/feature-vcpu-hotplug not advertised`);
       }
     }
-    this.agent.schedule();
-    await this.agent.idle();
+    // In the same tick as the updates above: one first publish, starting from what is there.
+    this.pipeline.republish(readBack);
+    await this.pipeline.idle();
     if (this.stopped) return; // stopped (SIGTERM, SIGHUP) while the first publish ran
     // The only timer: memory has no event source. Only changed values are written.
     this.memoryTimer = setInterval(() => {
-      this.agent.update("memory", collectMemory(root));
-      this.agent.update("host", collectHost(root));
+      this.pipeline.update("memory", collectMemory(root));
+      this.pipeline.update("host", collectHost(root));
     }, config.memoryInterval * 1000);
   }
 
@@ -117,7 +112,7 @@ export class Daemon {
     this.network.stop();
     this.volumes?.stop();
     this.vcpus?.stop();
-    this.agent.stop();
-    await this.agent.idle();
+    this.pipeline.stop();
+    await this.pipeline.idle();
   }
 }

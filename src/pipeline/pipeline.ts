@@ -1,64 +1,27 @@
 // The pipeline: collectors update slices of the facts, the schema turns the facts into the desired
 // tree, the publisher writes the difference. Updates that arrive together become one publish, and
-// only one publish runs at a time.
-import type { AgentConfig } from "../config/options.ts";
+// only one publish runs at a time. The pipeline knows no key: the schema value says everything.
 import type { FactKey, Facts } from "../facts/facts.ts";
 import type { Logger } from "../log/logger.ts";
-import { reportedInterfaces, type InterfacePolicy } from "../schema/interfaces.ts";
+import { Backoff, EAGAIN_BACKOFF } from "../events/backoff.ts";
 import { Publisher, type PublishResult, type PublishTarget } from "../publish/publisher.ts";
-import { rfcTree } from "../schema/rfc.ts";
-import { stdTree, type SlotState } from "../schema/std.ts";
+import { TreeBuilder, type Schema, type SchemaConfig } from "../schema/index.ts";
 import type { Tree } from "../schema/tree.ts";
 
-export type SchemaConfig = Pick<AgentConfig, "schema" | "extended" | "include" | "exclude" | "linkLocal">;
-
-export function interfacePolicy(config: SchemaConfig): InterfacePolicy {
-  return { include: config.include, exclude: config.exclude, linkLocal: config.linkLocal };
-}
-
-/** Builds the desired tree for the configured schema. Pure but for the carried address slots. */
-export class TreeBuilder {
-  private slots: SlotState = new Map();
-
-  constructor(private readonly config: SchemaConfig) {}
-
-  build(facts: Facts): Tree {
-    const interfaces = facts.network
-      ? reportedInterfaces(facts.network, interfacePolicy(this.config), { toolstackOnly: this.config.schema === "std" })
-      : [];
-    if (this.config.schema === "rfc") return rfcTree(facts, interfaces);
-    const { tree, slots } = stdTree(facts, interfaces, this.slots, { extended: this.config.extended });
-    this.slots = slots;
-    return tree;
-  }
-
-  /** Forget address indices (a republish into an empty tree may number from 0 again). */
-  reset(): void {
-    this.slots = new Map();
-  }
-}
-
-/**
- * The keys a previous run may have left that this run rebuilds from scratch (interfaces and
- * volumes that are gone, a feature that is now turned off).
- */
-export function staleSubtrees(schema: AgentConfig["schema"]): string[] {
-  return schema === "std"
-    ? ["attr/vif", "xenserver/attr/net-sriov-vf", "data/volumes", "control/feature-vcpu-hotplug"]
-    : ["data/net", "data/volumes", "data/vcpus"];
-}
-
-/** std: rewritten after every batch that changed something, as xe-guest-utilities does. */
-export const HEARTBEAT_KEY = "data/updated";
-
-export interface AgentOptions {
+export interface PipelineOptions {
   config: SchemaConfig;
   facts: Facts;
   target: PublishTarget;
   log: Logger;
+  /** The heartbeat's value where the schema has one (std: local time in C asctime() form). */
+  clock: () => string;
 }
 
-export class Agent {
+/** Reads what the tree holds now, for a republish that writes only the difference. */
+export type ReadBack = () => Promise<Tree>;
+
+export class Pipeline {
+  readonly schema: Schema;
   private readonly facts: Facts;
   private readonly builder: TreeBuilder;
   private readonly publisher: Publisher;
@@ -66,7 +29,10 @@ export class Agent {
   private dirty = false;
   private running: Promise<void> | undefined;
   private lastError: unknown;
-  /** Set while a publish that was answered EAGAIN waits to be tried again. */
+  /** A republish waiting for the next publish: what to start the mirror from. */
+  private pendingReset: ReadBack | undefined;
+  /** Changes xenstored answered EAGAIN to are tried again on this schedule. */
+  private readonly eagain = new Backoff(EAGAIN_BACKOFF);
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
   /** Called after each publish (benchmarks, systemd readiness, tests). */
@@ -74,14 +40,16 @@ export class Agent {
   /** Called when a publish failed because the target went away. */
   onPublishFailed: ((err: unknown) => void) | undefined;
 
-  constructor(opts: AgentOptions) {
+  constructor(opts: PipelineOptions) {
     this.facts = structuredClone(opts.facts);
     this.builder = new TreeBuilder(opts.config);
+    this.schema = this.builder.schema;
     this.log = opts.log;
-    const std = opts.config.schema === "std";
+    const beat = this.schema.heartbeat;
     this.publisher = new Publisher(opts.target, {
       log: opts.log.withTag("publisher"),
-      ...(std ? { heartbeatKey: HEARTBEAT_KEY, quietKeys: ["data/meminfo_free"] } : {}),
+      phase: this.schema.phase,
+      ...(beat ? { heartbeat: { ...beat, clock: opts.clock } } : {}),
     });
   }
 
@@ -97,14 +65,22 @@ export class Agent {
     this.schedule();
   }
 
-  /** Forget what was written and publish everything again (migration, resume, reconnect). */
-  republishAll(): void {
-    this.publisher.reset();
-    this.builder.reset();
+  /**
+   * Publish everything again (restart, migration, resume, reconnect, reload): the mirror starts
+   * from what `readBack` finds in the tree (nothing when absent), so only the difference is
+   * written and what is there but no longer wanted is removed.
+   */
+  republish(readBack?: ReadBack): void {
+    this.pendingReset = readBack ?? (async () => new Map());
     this.schedule();
   }
 
-  /** What the publisher believes it has written (lifecycle: keys to clean after a reconnect or reload). */
+  /** Someone else changed or removed `path`: what the agent has there is written again. */
+  forget(path: string): void {
+    if (this.publisher.forget(path)) this.schedule();
+  }
+
+  /** What the publisher believes it has written. */
   written(): ReadonlyMap<string, string> {
     return this.publisher.written();
   }
@@ -135,22 +111,22 @@ export class Agent {
     });
   }
 
-  /** A busy daemon (EAGAIN): try the deferred changes again in a second, once. */
-  private retryLater(): void {
-    this.retryTimer ??= setTimeout(() => {
-      this.retryTimer = undefined;
-      this.schedule();
-    }, 1000);
-  }
-
   private async drain(): Promise<void> {
     await Promise.resolve(); // let synchronous updates from the same tick join this publish
-    while (this.dirty) {
+    while (this.dirty && !this.stopped) {
       this.dirty = false;
       try {
+        const reset = this.pendingReset;
+        this.pendingReset = undefined;
+        if (reset) {
+          const found = await reset();
+          this.publisher.reset(found);
+          this.builder.reset();
+        }
         const result = await this.publisher.publish(this.desiredTree());
         this.lastError = undefined;
-        if (result.deferred > 0) this.retryLater();
+        if (result.deferred > 0) this.retryDeferred();
+        else this.eagain.reset();
         this.onPublished?.(result);
       } catch (e) {
         if (String(e) !== String(this.lastError)) this.log.error(`publish failed: ${(e as Error).message}`);
@@ -159,5 +135,14 @@ export class Agent {
         return;
       }
     }
+  }
+
+  /** xenstored said EAGAIN (busy): the deferred changes go out again after EAGAIN_BACKOFF. */
+  private retryDeferred(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule();
+    }, this.eagain.next());
   }
 }

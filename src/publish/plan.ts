@@ -3,34 +3,24 @@ import type { Tree } from "../schema/tree.ts";
 
 export type Change = { op: "write"; path: string; value: string } | { op: "rm"; path: string };
 
-/**
- * Directories the toolstack creates for the guest (xenopsd and libxl, §1.6): the agent never
- * removes them, even when nothing of its own is left inside.
- */
-const TOOLSTACK_DIRS = new Set(["data", "attr", "feature", "control", "xenserver", "xenserver/attr", "drivers", "error"]);
+/** The write phase of a path: lower phases go first (the schema's order, src/schema/phases.ts). */
+export type PhaseOf = (path: string) => number;
 
 /**
- * Publishing order. xenopsd watches attr/, feature/, control/ and xenserver/attr but not data/,
- * and re-reads the whole guest area when they fire, so data/* must already be in place: data
- * first, then attr and xenserver/attr, feature, control, and data/updated last (old xenopsd
- * and squeezed watch it).
+ * Directories the toolstack creates for the guest (xenopsd and libxl, xe-guest-utilities-and-xapi.md
+ * §1.6): the agent never removes them, even when nothing of its own is left inside.
  */
-export function phase(path: string): number {
-  if (path === "data/updated") return 4;
-  const top = path.split("/", 1)[0];
-  switch (top) {
-    case "data":
-      return 0;
-    case "attr":
-    case "xenserver":
-      return 1;
-    case "feature":
-      return 2;
-    case "control":
-      return 3;
-    default:
-      return 1;
-  }
+export const TOOLSTACK_DIRS: ReadonlySet<string> = new Set([
+  "data", "attr", "feature", "control", "drivers", "error", "device", "vm-data", "xenserver", "xenserver/attr",
+]);
+
+export interface PlanOptions {
+  phase: PhaseOf;
+  /**
+   * Within a phase, removals before writes. Normally writes go first, so a replaced address never
+   * leaves a moment with none; at a quota limit the removals must make the room first.
+   */
+  removalsFirst?: boolean;
 }
 
 function ancestors(path: string): string[] {
@@ -43,10 +33,10 @@ function ancestors(path: string): string[] {
 /**
  * The changes that turn `mirror` into `desired`: writes of new or different values, and removals
  * of stale keys together with the parents they leave empty (the highest ancestor with nothing
- * desired below it, never a toolstack directory). Writes come before removals inside a phase, so
- * a replaced address never leaves a moment with none.
+ * desired below it, never a toolstack directory). A mirror node that still has desired keys below
+ * it stays (a tree read back from xenstore holds the intermediate nodes too).
  */
-export function planChanges(desired: Tree, mirror: Tree): Change[] {
+export function planChanges(desired: Tree, mirror: Tree, opts: PlanOptions): Change[] {
   const writes: Change[] = [];
   for (const [path, value] of desired) {
     if (mirror.get(path) !== value) writes.push({ op: "write", path, value });
@@ -60,7 +50,7 @@ export function planChanges(desired: Tree, mirror: Tree): Change[] {
   }
   const removals = new Set<string>();
   for (const path of mirror.keys()) {
-    if (desired.has(path)) continue;
+    if (keep.has(path) || TOOLSTACK_DIRS.has(path)) continue;
     let target = path;
     for (const a of ancestors(path).reverse()) {
       if (keep.has(a) || TOOLSTACK_DIRS.has(a)) break;
@@ -73,17 +63,12 @@ export function planChanges(desired: Tree, mirror: Tree): Change[] {
     .filter((p) => !ancestors(p).some((a) => removals.has(a)))
     .map((path) => ({ op: "rm", path }));
 
-  const byPhase = (c: Change) => phase(c.path);
-  const ordered = [...writes, ...rms];
-  // Stable sort: within a phase, tree order for writes (parents before children), then removals.
-  return ordered
+  const rank = (c: Change) => ((c.op === "write") === !opts.removalsFirst ? 0 : 1);
+  // Stable sort: by phase, then writes and removals (tree order for writes: parents first).
+  return [...writes, ...rms]
     .map((c, i) => ({ c, i }))
-    .sort((x, y) => byPhase(x.c) - byPhase(y.c) || opRank(x.c) - opRank(y.c) || x.i - y.i)
+    .sort((x, y) => opts.phase(x.c.path) - opts.phase(y.c.path) || rank(x.c) - rank(y.c) || x.i - y.i)
     .map((x) => x.c);
-}
-
-function opRank(c: Change): number {
-  return c.op === "write" ? 0 : 1;
 }
 
 /** Applies changes to a mirror (what the publisher believes xenstore now holds). */

@@ -5,7 +5,8 @@
 import type { Facts } from "../facts/facts.ts";
 import type { ReportedInterface } from "./interfaces.ts";
 import { put, type Tree } from "./tree.ts";
-import { vcpuRfc, volumesRfc } from "./volumes.ts";
+import { vcpuRfc } from "./vcpus.ts";
+import { volumesRfc } from "./volumes.ts";
 
 /** Address text as a path component: `192.168.0.1` → `192_168_0_1`, `fe80::1` → `fe80__1`. */
 export function addressKey(address: string): string {

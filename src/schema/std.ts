@@ -6,7 +6,8 @@
 import type { Facts, NetAddress } from "../facts/facts.ts";
 import type { ReportedInterface } from "./interfaces.ts";
 import { assignSlots, type SlotMap } from "./slots.ts";
-import { vcpuStd, volumesStd } from "./volumes.ts";
+import { vcpuStd } from "./vcpus.ts";
+import { volumesStd } from "./volumes.ts";
 import { put, type Tree } from "./tree.ts";
 
 export interface StdOptions {

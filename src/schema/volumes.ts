@@ -1,4 +1,4 @@
-// Volumes and vCPU hot-plug in the two schemas. Pure: facts in, tree entries out.
+// Volumes in the two schemas. Pure: facts in, tree entries out.
 //
 // std: the layout xe-guest-utilities writes and XCP-ng's `vm_disk_space` host plugin reads
 // (xe-guest-utilities-and-xapi.md §1.2, peers.md §8):
@@ -18,11 +18,8 @@
 //
 // rfc: `data/volumes/<device>` = the device path, with `uuid`, `filesystem`, `size`,
 // `filesystem-size`, `free`, `mount-points/<i>` and `disks/<disk>` = vbd id ("" when not PV).
-//
-// vCPU: std `control/feature-vcpu-hotplug` = 1 while the agent onlines hot-added vCPUs (XAPI's
-// `changing_VCPUs_live` needs it, §5.3); rfc `data/vcpus/{present,online,hotplug}`.
-import type { VcpuFacts, VolumeFacts } from "../facts/facts.ts";
-import { vbdDeviceName } from "../collectors/volumes/block.ts";
+import type { VolumeFacts } from "../facts/facts.ts";
+import { vbdDeviceName } from "./vbd-names.ts";
 import { pathComponent, put, type Tree } from "./tree.ts";
 
 export function volumesStd(facts: VolumeFacts | undefined, tree: Tree): void {
@@ -52,15 +49,4 @@ export function volumesRfc(facts: VolumeFacts | undefined, tree: Tree): void {
     v.mountPoints.forEach((mp, i) => put(tree, `${base}/mount-points/${i}`, mp));
     for (const d of v.disks) put(tree, `${base}/disks/${pathComponent(d.name)}`, d.vbd ?? "");
   }
-}
-
-export function vcpuStd(facts: VcpuFacts | undefined, tree: Tree): void {
-  if (facts?.hotplug) put(tree, "control/feature-vcpu-hotplug", 1);
-}
-
-export function vcpuRfc(facts: VcpuFacts | undefined, tree: Tree): void {
-  if (!facts) return;
-  if (facts.present) put(tree, "data/vcpus/present", facts.present);
-  if (facts.online) put(tree, "data/vcpus/online", facts.online);
-  put(tree, "data/vcpus/hotplug", facts.hotplug ? 1 : 0);
 }

@@ -28,6 +28,13 @@ export interface XenstoreOps {
   directory(path: string): Promise<string[]>;
 }
 
+/** What the agent's watchers need from a connection (the lifecycle, SR-IOV, the tree guard). */
+export interface WatchingClient {
+  read(path: string): Promise<string>;
+  directory(path: string): Promise<string[]>;
+  watch(path: string, onEvent: (eventPath: string) => void): Promise<{ unwatch(): Promise<void> }>;
+}
+
 export interface XenstoreClientOptions {
   /** Per-request reply timeout; 0 disables it. Default 10 s. */
   timeoutMs?: number;

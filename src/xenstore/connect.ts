@@ -5,7 +5,10 @@
 // then the xenbus device (a domU: /dev/xen/xenbus, else xenfs's /proc/xen/xenbus). Host paths go
 // through HostRoot (`--root /host` in a container); XENSTORED_PATH is the caller's, used as is.
 import { existsSync } from "node:fs";
-import type { HostRoot } from "../collectors/host-root.ts";
+/** Where host paths are (a HostRoot: `--root /host` in a container). */
+export interface HostPaths {
+  path(rel: string): string;
+}
 import type { Logger } from "../log/logger.ts";
 import { XenstoreClient, type XenstoreClientOptions } from "./client.ts";
 import { DeviceTransport } from "./device-transport.ts";
@@ -21,7 +24,7 @@ const DEVICES = ["dev/xen/xenbus", "proc/xen/xenbus"];
 
 /** The first xenstore endpoint that exists, or undefined when this is not a Xen host. */
 export function findXenstore(
-  root: HostRoot,
+  root: HostPaths,
   env: Record<string, string | undefined> = process.env,
 ): XenstoreLocation | undefined {
   const explicit = env.XENSTORED_PATH;

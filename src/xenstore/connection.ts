@@ -89,10 +89,6 @@ export class Connection {
     });
   }
 
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
   /** Sends one request; resolves with the reply payload, rejects with a typed error. */
   request(type: number, payload: Uint8Array, txId = 0, path?: string): Promise<Uint8Array> {
     if (this.dead) return Promise.reject(this.dead);
@@ -106,15 +102,7 @@ export class Connection {
       return Promise.reject(new XenstoreProtocolError((e as Error).message));
     }
     return new Promise<Uint8Array>((resolve, reject) => {
-      const p: Pending = { type, unsent: bytes, path, resolve, reject, timer: undefined };
-      if (this.opts.timeoutMs > 0 && Number.isFinite(this.opts.timeoutMs)) {
-        p.timer = setTimeout(() => {
-          this.settle(reqId);
-          const where = path === undefined ? "" : ` ${path}`;
-          reject(new XenstoreTimeoutError(`${typeName(type)}${where}: no reply within ${this.opts.timeoutMs} ms`));
-        }, this.opts.timeoutMs);
-      }
-      this.pending.set(reqId, p);
+      this.pending.set(reqId, { type, unsent: bytes, path, resolve, reject, timer: undefined });
       this.queue.push(reqId);
       this.flush();
     });
@@ -137,9 +125,10 @@ export class Connection {
   private flush(): void {
     const max = this.opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     while (!this.dead && !this.aloneInFlight && this.queue.length > 0) {
-      const p = this.pending.get(this.queue[0]!);
+      const reqId = this.queue[0]!;
+      const p = this.pending.get(reqId);
       if (!p?.unsent) {
-        this.queue.shift(); // timed out while queued
+        this.queue.shift(); // settled while queued
         continue;
       }
       const alone = SENT_ALONE.has(p.type);
@@ -149,6 +138,7 @@ export class Connection {
       p.unsent = undefined;
       this.written++;
       this.aloneInFlight = alone;
+      this.startTimer(reqId, p);
       try {
         this.transport.write(bytes);
       } catch (e) {
@@ -156,6 +146,24 @@ export class Connection {
         this.fail(err);
       }
     }
+  }
+
+  /**
+   * The reply timeout runs from the moment the request is written, not queued: a request waiting
+   * behind others has not been asked yet. A request unanswered for that long means the daemon or
+   * the ring is stuck (or the reply went to another req_id): everything after it would wait
+   * forever, watches included, so the connection is declared lost and the owner reconnects.
+   */
+  private startTimer(reqId: number, p: Pending): void {
+    const { timeoutMs } = this.opts;
+    if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return;
+    p.timer = setTimeout(() => {
+      const where = p.path === undefined ? "" : ` ${p.path}`;
+      const err = new XenstoreTimeoutError(`${typeName(p.type)}${where}: no reply within ${timeoutMs} ms`);
+      this.settle(reqId)?.reject(err);
+      this.fail(new XenstoreConnectionError(`${this.transport.name}: ${err.message}; reconnecting`, { cause: err }));
+      this.transport.close();
+    }, timeoutMs);
   }
 
   private allocateReqId(): number {

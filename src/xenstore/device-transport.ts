@@ -6,7 +6,7 @@ import {
   startXenbusReader,
   writeXenbus,
   type XenbusReader,
-} from "../../native/xenbus.ts";
+} from "../../native/index.ts";
 import { FdTransport } from "./transport.ts";
 
 export class DeviceTransport extends FdTransport {

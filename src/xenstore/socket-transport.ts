@@ -1,7 +1,7 @@
 // xenstored's Unix socket (dom0, or a test daemon): FFI connect, reads through Bun's epoll with
 // native/socket-reader.ts (no thread, no idle wake-up), one FFI write() per message.
-import { readSocket, type SocketReader } from "../../native/socket-reader.ts";
-import { closeFd, connectUnixSocket, writeAll } from "../../native/unix-socket.ts";
+import { readSocket, type SocketReader } from "../../native/index.ts";
+import { closeFd, connectUnixSocket, writeAll } from "../../native/index.ts";
 import { FdTransport } from "./transport.ts";
 
 export class SocketTransport extends FdTransport {

@@ -4,12 +4,13 @@
 // expected to retry from the start; reads inside the old transaction are stale.
 import type { Logger } from "../log/logger.ts";
 import type { XenstoreOps } from "./client.ts";
+import { backoffDelay, TRANSACTION_BACKOFF } from "../events/backoff.ts";
 import { XenstoreError } from "./errors.ts";
 
 export interface TransactionOptions {
   /** Total runs of the body before the EAGAIN is given up and rethrown. Default 8. */
   maxAttempts?: number;
-  /** First backoff delay; doubled per attempt, capped at 1 s, with ±50 % jitter. Default 5 ms. */
+  /** First backoff delay (TRANSACTION_BACKOFF: 5 ms, doubled per attempt, capped at 1 s, ±50 % jitter). */
   backoffMs?: number;
 }
 
@@ -28,7 +29,7 @@ export async function runTransaction<T>(
   opts: TransactionOptions = {},
 ): Promise<T> {
   const maxAttempts = Math.max(1, opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-  const backoffMs = opts.backoffMs ?? 5;
+  const policy = { ...TRANSACTION_BACKOFF, initialMs: opts.backoffMs ?? TRANSACTION_BACKOFF.initialMs };
   for (let attempt = 1; ; attempt++) {
     const txId = await driver.start();
     let result: T;
@@ -37,7 +38,7 @@ export async function runTransaction<T>(
     } catch (e) {
       await abort(driver, txId);
       if (!isEagain(e) || attempt >= maxAttempts) throw e;
-      await backoff(backoffMs, attempt);
+      await Bun.sleep(backoffDelay(policy, attempt));
       continue;
     }
     try {
@@ -46,7 +47,7 @@ export async function runTransaction<T>(
     } catch (e) {
       if (!isEagain(e) || attempt >= maxAttempts) throw e;
       driver.log.debug(`transaction conflict, retrying (attempt ${attempt + 1}/${maxAttempts})`);
-      await backoff(backoffMs, attempt);
+      await Bun.sleep(backoffDelay(policy, attempt));
     }
   }
 }
@@ -64,8 +65,3 @@ async function abort(driver: TransactionDriver, txId: number): Promise<void> {
   }
 }
 
-function backoff(baseMs: number, attempt: number): Promise<void> {
-  if (baseMs <= 0) return Promise.resolve();
-  const ms = Math.min(1000, baseMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

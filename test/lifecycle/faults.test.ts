@@ -38,27 +38,17 @@ function eagainOnce(times: number) {
 }
 
 describe("xenstore faults", () => {
-  test("EAGAIN 50 times to one write: retried with backoff until written; alive, tree equals the truth", async () => {
-    const eagain = eagainOnce(50);
+  test("EAGAIN 20 times to one write: retried with EAGAIN_BACKOFF until written; alive, tree equals the truth", async () => {
+    const eagain = eagainOnce(20);
     h = await new Harness({ wrapTarget: eagain.wrap }).start();
     await h.converged();
     h.wipeGuestKeys();
     eagain.arm();
     h.jump?.();
     await h.converged(15_000);
-    expect(eagain.answered).toBe(50);
+    expect(eagain.answered).toBe(20);
     expect(h.sup.state).toBe("connected");
   }, 20_000);
-
-  test("EAGAIN 50 times to one transaction commit (server hook): the agent is unaffected", async () => {
-    h = await new Harness().start();
-    await h.converged();
-    h.srv.faults.eagainCommits(50);
-    h.wipeGuestKeys();
-    h.jump?.();
-    await h.converged();
-    h.srv.faults.eagainCommits(0);
-  });
 
   test("node quota full: what fits is published, the rest waits; after room is made and a trigger, everything", async () => {
     h = await new Harness().start();

@@ -2,10 +2,9 @@
 // sd_notify helpers, and pruning of stale keys.
 import { describe, expect, test } from "bun:test";
 import { readdirSync, readlinkSync } from "node:fs";
-import { libc } from "../../native/libc.ts";
 import { openNotifier, watchdogUsec } from "../../native/sd-notify.ts";
 import { watchClockJumps } from "../../native/timerfd.ts";
-import { prunedStale } from "../../src/lifecycle/supervisor.ts";
+import { stepClockInPlace } from "../support/native/test-libc.ts";
 
 function openTimerfds(): number {
   return readdirSync("/proc/self/fd").filter((f) => {
@@ -16,14 +15,6 @@ function openTimerfds(): number {
     }
   }).length;
 }
-
-/** Sets CLOCK_REALTIME to what it reads: a step of well under a microsecond, but a step. */
-function stepClockInPlace(): boolean {
-  const ts = new BigInt64Array(2);
-  libc().clock_gettime(0, ts);
-  return libc().clock_settime(0, ts) === 0;
-}
-
 const canSetClock = process.getuid?.() === 0;
 if (!canSetClock) console.log("skip real clock-step test: not root (clock_settime needs CAP_SYS_TIME)");
 
@@ -79,16 +70,5 @@ describe("sd_notify helpers", () => {
     expect(watchdogUsec({ WATCHDOG_USEC: "30000000", WATCHDOG_PID: "43" }, 42)).toBeUndefined();
     expect(watchdogUsec({ WATCHDOG_USEC: "0" })).toBeUndefined();
     expect(watchdogUsec({ WATCHDOG_USEC: "soon" })).toBeUndefined();
-  });
-});
-
-describe("stale keys after a reset", () => {
-  const written = new Map([["data/os_name", "x"], ["attr/vif/0/ipv4/0", "10.0.0.1"]]);
-  test("the highest ancestor holding nothing still written goes, toolstack directories stay", () => {
-    expect(prunedStale(["attr/PVAddons/MajorVersion", "attr/PVAddons/MinorVersion", "data/net/2/ipv4/10_0_0_1"], written).sort())
-      .toEqual(["attr/PVAddons", "data/net"]);
-    expect(prunedStale(["attr/vif/0/ipv4/1"], written)).toEqual(["attr/vif/0/ipv4/1"]);
-    expect(prunedStale(["xenserver/attr/net-sriov-vf/0/mac"], written)).toEqual(["xenserver/attr/net-sriov-vf"]);
-    expect(prunedStale(["control/feature-balloon"], written)).toEqual(["control/feature-balloon"]);
   });
 });

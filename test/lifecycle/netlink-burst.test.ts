@@ -2,7 +2,7 @@
 // a receive buffer small enough to overrun. The collector re-dumps; the published tree must end
 // equal to the kernel's state (`ip -j addr`) through the rfc schema. Needs root and `ip netns`.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { withNetns } from "../../native/netns.ts";
+import { withNetns } from "../support/native/test-libc.ts";
 import type { NetworkFacts } from "../../src/facts/facts.ts";
 import { announceSkip, comparable, netnsUnavailable, TestNetns } from "../collectors/network/support/netns.ts";
 import { Harness } from "./support.ts";
@@ -24,7 +24,7 @@ describe.skipIf(skip)("10 000 netlink changes in one burst", () => {
       cli: { schema: "rfc", include: "fa,fb", "coalesce-ms": 10 },
       server: { limits: { nodesPerDomain: 100_000 } },
       supervisor: {
-        daemon: {
+        sources: {
           network: { receiveBufferBytes: 4096 },
           startNetwork: (c) => withNetns(ns.name, () => c.start()),
         },
@@ -50,7 +50,7 @@ describe.skipIf(skip)("10 000 netlink changes in one burst", () => {
     expect(lines).toHaveLength(10_000);
     ns.batch(lines);
     const want = JSON.stringify(ns.oracle());
-    const network = (): NetworkFacts | undefined => h.sup.current?.agent.snapshot().network;
+    const network = (): NetworkFacts | undefined => h.sup.current?.pipeline.snapshot().network;
     // Wait for the agent's facts to equal the kernel's, then for the tree to equal the facts.
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`facts never equalled ip -j addr; have ${JSON.stringify(comparable(network() ?? { interfaces: [] })).slice(0, 300)}`)), 60_000);

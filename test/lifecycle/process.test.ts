@@ -4,7 +4,7 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { TreeBuilder } from "../../src/schema/index.ts";
 import { collectStaticFacts } from "../../src/collectors/static.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import { HostRoot } from "../../src/collectors/host-root.ts";
@@ -16,6 +16,8 @@ import { AF_UNIX, check, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "../../native/lib
 import { readSocket } from "../../native/socket-reader.ts";
 import { sockaddrUn } from "../../native/sockaddr-un.ts";
 import { TestXenstored } from "../xenstore/server/server.ts";
+import { requestTypes } from "../../src/requests/registry.ts";
+import { staticIpType } from "../../src/requests/static-ip/handler.ts";
 import { DOMID, FixtureRoot, treeDiff, xapiControl } from "./support.ts";
 
 const MAIN = resolve(import.meta.dir, "../../src/main.ts");
@@ -147,8 +149,19 @@ class NotifySocket {
 const root = new FixtureRoot();
 afterAll(() => root.remove());
 
-/** What an agent with default options should publish for `dir`: the same collectors, run here. */
+/**
+ * What an agent with default options should publish for `dir`: the same collectors, run here, and
+ * the feature keys of the host requests it serves by default (XAPI's writable control/).
+ */
 async function truthFor(dir: string): Promise<Map<string, string>> {
+  const tree = await factTreeFor(dir);
+  for (const type of requestTypes({ describe: () => [], extra: [staticIpType({ net: undefined as never, root: new HostRoot(dir), log: silentLogger })] })) {
+    tree.set(type.feature, "1");
+  }
+  return tree;
+}
+
+async function factTreeFor(dir: string): Promise<Map<string, string>> {
   const { config } = resolveConfig({ cli: { root: dir }, env: {} });
   const hostRoot = new HostRoot(dir);
   const vcpu = new VcpuCollector({ root: hostRoot, log: silentLogger });

@@ -4,14 +4,15 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { TreeBuilder } from "../../src/pipeline/pipeline.ts";
+import { TreeBuilder } from "../../src/schema/index.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 import type { LoadedConfig } from "../../src/config/file.ts";
 import type { Logger } from "../../src/log/logger.ts";
 import type { PublishTarget } from "../../src/publish/publisher.ts";
 import { clientLink, defaultConnector } from "../../src/lifecycle/links.ts";
 import { ReloadableLogger } from "../../src/log/reloadable.ts";
-import { Supervisor, type Link, type SupervisorOptions } from "../../src/lifecycle/supervisor.ts";
+import { Supervisor, type SupervisorOptions } from "../../src/lifecycle/supervisor.ts";
+import type { Link } from "../../src/lifecycle/links.ts";
 import type { Notifier } from "../../native/sd-notify.ts";
 import { makeDomain } from "../xenstore/server/domain.ts";
 import { TestXenstored, type TestServerOptions } from "../xenstore/server/server.ts";
@@ -137,6 +138,17 @@ export class Harness {
     // XAPI makes the whole control/ tree guest-writable (xenopsd); plain xl does not.
     if (!this.opts.xlControl) this.srv.mutate((c) => this.srv.store.setPerms(`${HOME}/control`, [{ kind: "n", domid: DOMID }], 0, c));
     if (this.opts.uniqueDomainId) this.dom0Write("unique-domain-id", this.opts.uniqueDomainId);
+    await this.startAgent(opts);
+    return this;
+  }
+
+  /** A restart: the agent stops (SIGTERM) and a new one starts on the same domain tree. */
+  async restartAgent(opts: { waitForWatches?: boolean } = {}): Promise<void> {
+    await this.sup.stop();
+    await this.startAgent(opts);
+  }
+
+  private async startAgent(opts: { waitForWatches?: boolean }): Promise<void> {
     const connect = defaultConnector({ XENSTORED_PATH: this.guestPath });
     const wrap = this.opts.wrapTarget;
     this.sup = new Supervisor({
@@ -175,7 +187,6 @@ export class Harness {
     // Triggers are only meaningful once the watches' own first events are behind.
     if (opts.waitForWatches !== false) await watching;
     else watching.catch(() => {});
-    return this;
   }
 
   /** Migration: a fresh domain tree (XAPI's writable control/), watches fire. */
@@ -195,8 +206,11 @@ export class Harness {
     this.srv.mutate((c) => c.push({ path: `${HOME}/${rel}`, node, removed: false }));
   }
 
-  /** Removes every node a fresh domain does not have: the agent's keys, as after a migration. */
-  wipeGuestKeys(): void {
+  /**
+   * Removes every node a fresh domain does not have: the agent's keys, as after a migration (no
+   * watch fires). `{ byDom0: true }`: removed by a dom0 tool instead, so watches fire.
+   */
+  wipeGuestKeys(opts: { byDom0?: boolean } = {}): void {
     const skeleton = skeletonPaths();
     const doomed: string[] = [];
     const walk = (node: Node, rel: string): void => {
@@ -208,14 +222,17 @@ export class Harness {
     };
     const home = this.srv.store.lookup(HOME);
     if (home) walk(home, "");
-    for (const rel of doomed) this.srv.wipe(`${HOME}/${rel}`);
+    for (const rel of doomed) {
+      if (opts.byDom0) this.srv.wipe(`${HOME}/${rel}`);
+      else this.srv.vanish(`${HOME}/${rel}`);
+    }
   }
 
   /** The tree the agent's current facts call for (an independent build), with the heartbeat. */
   truth(): Map<string, string> {
     const daemon = this.sup.current;
     if (!daemon) throw new Error("no daemon");
-    return new TreeBuilder(this.sup.config).build(daemon.agent.snapshot());
+    return new TreeBuilder(this.sup.config).build(daemon.pipeline.snapshot());
   }
 
   /** The agent's keys in the store (see publishedKeys). */

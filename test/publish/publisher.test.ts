@@ -1,14 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { Publisher } from "../../src/publish/publisher.ts";
 import { silentLogger } from "../../src/log/logger.ts";
+import { dom0Phase } from "../../src/schema/phases.ts";
+import { asctimeLocal } from "../../native/system.ts";
 import { RecordingTarget } from "../support/recording-target.ts";
+import { XenstoreConnectionError } from "../../src/xenstore/errors.ts";
 
 const tree = (o: Record<string, string>) => new Map(Object.entries(o));
 const NOW = "Fri Jan  2 15:04:05 2026";
 
 function publisher(target: RecordingTarget, warnings: string[] = []) {
   const log = { ...silentLogger, warn: (m: unknown) => void warnings.push(String(m)), withTag: () => log };
-  return new Publisher(target, { log, heartbeatKey: "data/updated", quietKeys: ["data/meminfo_free"], clock: () => NOW });
+  return new Publisher(target, { log, phase: dom0Phase, heartbeat: { key: "data/updated", quietKeys: ["data/meminfo_free"], clock: () => NOW } });
 }
 
 describe("Publisher", () => {
@@ -70,12 +73,26 @@ describe("Publisher", () => {
     expect(t.store.get("attr/vif/0/ipv4/2")).toBe("c");
   });
 
-  test("EAGAIN is retried", async () => {
+  test("EAGAIN defers the change: not in the mirror, sent again by the next publish (the pipeline schedules it)", async () => {
     const t = new RecordingTarget();
     t.eagain.set("data/a", 2);
     const p = publisher(t);
-    await p.publish(tree({ "data/a": "1" }));
+    expect((await p.publish(tree({ "data/a": "1" }))).deferred).toBe(1);
+    expect((await p.publish(tree({ "data/a": "1" }))).deferred).toBe(1);
+    expect((await p.publish(tree({ "data/a": "1" }))).deferred).toBe(0);
     expect(t.store.get("data/a")).toBe("1");
+  });
+
+  test("quota refusals are tried again in the same publish once its removals made room", async () => {
+    const t = new RecordingTarget();
+    const p = publisher(t);
+    const addrs = (from: number, to: number) => new Map(Array.from({ length: to - from }, (_, i) => [`attr/vif/0/ipv4/${from + i}`, `a${from + i}`] as [string, string]));
+    await p.publish(addrs(0, 10));
+    // Full: the new addresses are refused until the old ones are gone.
+    t.limit = 11; // ten addresses and data/updated
+    const r = await p.publish(addrs(5, 15));
+    expect(r.refused).toBe(0);
+    expect([...t.store.keys()].filter((k) => k.startsWith("attr/")).sort()).toEqual([...addrs(5, 15).keys()].sort());
   });
 
   test("a removed key whose parent is already gone counts as removed", async () => {
@@ -90,15 +107,15 @@ describe("Publisher", () => {
   test("a lost connection aborts the batch", async () => {
     const t = new RecordingTarget();
     t.write = async () => {
-      throw new Error("connection lost");
+      throw new XenstoreConnectionError("connection lost");
     };
     await expect(publisher(t).publish(tree({ "data/a": "1" }))).rejects.toThrow("connection lost");
   });
 });
 
-test("the default heartbeat is the local time as C asctime() prints it", async () => {
+test("the agent's heartbeat clock is the local time as C asctime() prints it", async () => {
   const t = new RecordingTarget();
-  const p = new Publisher(t, { log: silentLogger, heartbeatKey: "data/updated" });
+  const p = new Publisher(t, { log: silentLogger, phase: dom0Phase, heartbeat: { key: "data/updated", quietKeys: [], clock: () => asctimeLocal(new Date()) } });
   const before = Math.floor(Date.now() / 1000);
   await p.publish(tree({ "data/a": "1" }));
   const after = Math.floor(Date.now() / 1000);
@@ -110,7 +127,7 @@ test("the default heartbeat is the local time as C asctime() prints it", async (
 
 test("EAGAIN that does not stop is deferred, not refused: the next publish tries again", async () => {
   const t = new RecordingTarget();
-  t.eagain.set("data/a", 5);
+  t.eagain.set("data/a", 1);
   const p = publisher(t);
   const r = await p.publish(tree({ "data/a": "1" }));
   expect(r.deferred).toBe(1);

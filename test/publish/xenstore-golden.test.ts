@@ -2,7 +2,8 @@
 // as a guest (through the ring bridge for the real ones), the tree after start, after address churn, after an interface disappears and after an
 // agent restart equals the golden tree for the same facts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { Agent, type SchemaConfig } from "../../src/pipeline/pipeline.ts";
+import { Pipeline } from "../../src/pipeline/pipeline.ts";
+import type { SchemaConfig } from "../../src/schema/index.ts";
 import type { Facts } from "../../src/facts/facts.ts";
 import { silentLogger } from "../../src/log/logger.ts";
 import { xenstoreTarget } from "../../src/publish/xenstore-target.ts";
@@ -40,8 +41,8 @@ for (const target of targets) {
       await xsd?.stop();
     });
 
-    async function publishWith(facts: Facts, client: XenstoreClient, agent?: Agent): Promise<Agent> {
-      const a = agent ?? new Agent({ config: STD, facts, target: xenstoreTarget(client), log: silentLogger });
+    async function publishWith(facts: Facts, client: XenstoreClient, agent?: Pipeline): Promise<Pipeline> {
+      const a = agent ?? new Pipeline({ clock: () => "Thu Dec  3 12:00:00 2026", config: STD, facts, target: xenstoreTarget(client), log: silentLogger });
       if (agent) a.update("network", facts.network);
       a.schedule();
       await a.idle();

@@ -1,6 +1,6 @@
 // The default-deny policy and its [requests] table in the configuration file.
 import { describe, expect, test } from "bun:test";
-import { checkPolicyTable, REQUEST_POLICY, resolvePolicy } from "../../src/requests/policy.ts";
+import { checkPolicyTable, REQUEST_POLICY, resolvePolicy } from "../../src/config/request-policy.ts";
 import { parseConfigText, requestPolicy } from "../../src/config/file.ts";
 import { renderToml } from "../../src/cli/config.ts";
 import { resolveConfig } from "../../src/config/options.ts";

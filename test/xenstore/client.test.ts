@@ -264,13 +264,23 @@ describe("failures", () => {
     expect(lost.pending).toEqual([]);
   });
 
-  test("a request with no reply times out; the connection stays usable", async () => {
+  test("a request with no reply times out and the connection is declared lost (everything behind it would wait forever)", async () => {
     const c = dom0({ timeoutMs: 100 });
+    const lost = new Promise<Error>((resolve) => c.onConnectionLost(resolve));
     srv.faults.swallowNext(1);
     const e = await rejection(c.read("/tool/xenstored"));
     expect(e).toBeInstanceOf(XenstoreTimeoutError);
     expect(e.message).toContain("READ /tool/xenstored");
-    expect(await c.read("/tool/xenstored")).toBe("");
+    expect((await lost).message).toContain("no reply within 100 ms");
+    expect(await rejection(c.read("/tool/xenstored"))).toBeInstanceOf(XenstoreConnectionError);
+  });
+
+  test("the reply timeout runs from when a request is sent, not queued: a long queue does not time out", async () => {
+    const c = dom0({ timeoutMs: 300, maxInFlight: 1 });
+    srv.faults.delayReplies(40);
+    // 20 requests one at a time, 40 ms each: the last is queued for ~800 ms, far over the timeout.
+    const values = await Promise.all(Array.from({ length: 20 }, () => c.read("/tool/xenstored")));
+    expect(values).toHaveLength(20);
   });
 
   test("delayed replies are waited for", async () => {

@@ -4,7 +4,8 @@
 // here; the real device is exercised in the Xen rig run.
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { readSocket } from "../../native/socket-reader.ts";
-import { closeFd, connectUnixSocket, socketPair, writeAll } from "../../native/unix-socket.ts";
+import { closeFd, connectUnixSocket, writeAll } from "../../native/unix-socket.ts";
+import { socketPair } from "../support/native/test-libc.ts";
 import { XenstoreClient } from "../../src/xenstore/client.ts";
 import { frame, MsgType } from "../../src/xenstore/codec.ts";
 import { DeviceTransport } from "../../src/xenstore/device-transport.ts";

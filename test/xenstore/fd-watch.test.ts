@@ -13,7 +13,8 @@ import {
   type FdWatchError,
 } from "../../native/fd-watch.ts";
 import { check, cstr, libc, O_CLOEXEC, O_RDONLY } from "../../native/libc.ts";
-import { socketPair, writeAll } from "../../native/unix-socket.ts";
+import { writeAll } from "../../native/unix-socket.ts";
+import { socketPair } from "../support/native/test-libc.ts";
 
 const c = libc();
 const F_GETFD = 1;

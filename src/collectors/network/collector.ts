@@ -10,12 +10,15 @@
 //   once it has been quiet for `coalesceMs` (at most MAX_BATCH_DELAY_MS late); no timer while
 //   idle. A batch goes out only if the snapshot differs from the last one, and never while a dump
 //   is incomplete.
+//
+// Longer than 300 lines: the dump/event state machine above is one piece; its pure parts already
+// live in rtnetlink.ts (codec), table.ts (state) and coalescer.ts (timing).
 import type { NetworkFacts } from "../../facts/facts.ts";
 import type { HostRoot } from "../host-root.ts";
 import type { Logger } from "../../log/logger.ts";
-import { openRtnetlink, type RtnetlinkSocket } from "../../../native/netlink.ts";
-import { readSocket, type SocketReader } from "../../../native/socket-reader.ts";
-import { errnoName } from "../../../native/libc.ts";
+import { openRtnetlink, type RtnetlinkSocket } from "../../../native/index.ts";
+import { readSocket, type SocketReader } from "../../../native/index.ts";
+import { errnoName } from "../../../native/index.ts";
 import {
   decodeChunk, encodeDumpRequest, type Message, NLM_F_DUMP_INTR,
   RTM_GETADDR, RTM_GETLINK, RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK,

@@ -3,7 +3,8 @@
 // The listing is read once and again whenever it changes (a watch), so the network collector can
 // ask synchronously.
 import type { Logger } from "../../log/logger.ts";
-import type { WatchingClient } from "../../lifecycle/triggers.ts";
+import type { WatchingClient } from "../../xenstore/client.ts";
+import { XenstoreError } from "../../xenstore/errors.ts";
 
 export const SRIOV_DEVICE_DIR = "xenserver/device/net-sriov-vf";
 
@@ -22,7 +23,8 @@ export class SriovDirectory {
   /** Re-reads the listing; true when it changed. A missing directory (non-XAPI host) is empty. */
   async refresh(): Promise<boolean> {
     const next = new Map<string, number>();
-    const ids = await this.client.directory(SRIOV_DEVICE_DIR).catch((e: Error & { code?: string }) => {
+    const ids = await this.client.directory(SRIOV_DEVICE_DIR).catch((e: Error) => {
+      if (!(e instanceof XenstoreError)) throw e; // the link itself: the caller reconnects
       if (e.code !== "ENOENT") this.log.debug(`cannot list ${SRIOV_DEVICE_DIR}: ${e.message}`);
       return [] as string[];
     });

@@ -16,7 +16,7 @@
 //   set of volumes is; at most MAX_VOLUMES volumes and MAX_MOUNT_POINTS mount points each
 //   (xenstore's per-domain node quota is about 1000).
 import type { Volume, VolumeFacts } from "../../facts/facts.ts";
-import type { FsUsage } from "../../../native/statvfs.ts";
+import type { FsUsage } from "../../../native/index.ts";
 import { compareNames, type SysfsBlock } from "./block.ts";
 import type { MountEntry } from "./mountinfo.ts";
 

@@ -1,8 +1,7 @@
 // The side effects of static IP: reading the interfaces, addresses and default routes, and
 // changing them, through rtnetlink. Tests give the handler the same implementation opened in a
 // network namespace; the planner (plan.ts) never sees any of this.
-import { errnoName } from "../../../native/libc.ts";
-import { openRtnetlinkRequester, type RtnetlinkRequester } from "../../../native/netlink-config.ts";
+import { errnoName, openRtnetlinkRequester, type RtnetlinkRequester } from "../../../native/index.ts";
 import { decodeChunk, encodeDumpRequest, NLMSG_DONE, NLMSG_ERROR, RTM_GETADDR, RTM_GETLINK } from "../../collectors/network/rtnetlink.ts";
 import type { Action, NetState } from "./plan.ts";
 import { AGENT_PROTO, decodeReplies, encodeAddress, encodeDefaultRoute, encodeRouteDump } from "./netlink-messages.ts";

@@ -1,7 +1,7 @@
 // The collector against a real kernel: a fresh network namespace, changes made with `ip`, and after
 // each step the collector's facts must equal `ip -j addr` exactly (order included).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { withNetns } from "../../../native/netns.ts";
+import { withNetns } from "../../support/native/test-libc.ts";
 import { HostRoot } from "../../../src/collectors/host-root.ts";
 import { collectNetworkOnce, NetworkCollector } from "../../../src/collectors/network/collector.ts";
 import type { NetworkFacts } from "../../../src/facts/facts.ts";

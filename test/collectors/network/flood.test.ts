@@ -1,7 +1,7 @@
 // Overrun: a tiny receive buffer and thousands of changes while the event loop is blocked (spawnSync)
 // make the kernel drop events (ENOBUFS). The collector must re-dump and end up equal to the kernel.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { withNetns } from "../../../native/netns.ts";
+import { withNetns } from "../../support/native/test-libc.ts";
 import { HostRoot } from "../../../src/collectors/host-root.ts";
 import { NetworkCollector } from "../../../src/collectors/network/collector.ts";
 import { announceSkip, collectingLogger, converge, iface, netnsUnavailable, TestNetns, waitFor } from "./support/netns.ts";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { withNetns } from "../../../native/netns.ts";
+import { withNetns } from "../../support/native/test-libc.ts";
 import { HostRoot } from "../../../src/collectors/host-root.ts";
 import { NetworkCollector } from "../../../src/collectors/network/collector.ts";
 import { ToolstackClassifier } from "../../../src/collectors/network/vif.ts";

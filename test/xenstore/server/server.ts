@@ -53,6 +53,7 @@ export class TestXenstored {
   readonly dom0SocketPath: string;
   readonly store: Store;
   private readonly conns = new Set<Conn>();
+  private readonly connWaiters = new Set<() => void>();
   private readonly listeners: UnixSocketListener<unknown>[] = [];
   private txCounter = 0;
   private forcedEagain = 0;
@@ -101,6 +102,14 @@ export class TestXenstored {
     });
   }
 
+  /**
+   * Removes a subtree with no watch event: what a migration leaves (the destination's tree never
+   * had the keys, so nothing fires; the guest learns of it through its resume triggers).
+   */
+  vanish(path: string): void {
+    if (this.store.lookup(path)) this.store.rm(path, 0, []);
+  }
+
   /** Migration: the domain's tree is replaced by a fresh skeleton (watches fire). */
   replaceDomain(domid: number, name = `guest${domid}`): void {
     this.mutate((c) => makeDomain(this.store, domid, name, c));
@@ -137,6 +146,24 @@ export class TestXenstored {
     },
   };
 
+  /** Resolves once exactly `n` connections are open (the close of a dropped one is seen when it happens). */
+  connectionsSettled(n: number, ms = 2000): Promise<void> {
+    if (this.conns.size === n) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        if (this.conns.size !== n) return;
+        clearTimeout(timer);
+        this.connWaiters.delete(waiter);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.connWaiters.delete(waiter);
+        reject(new Error(`${this.conns.size} connection(s) open, not ${n}, after ${ms} ms`));
+      }, ms);
+      this.connWaiters.add(waiter);
+    });
+  }
+
   get connectionCount(): number {
     return this.conns.size;
   }
@@ -166,6 +193,7 @@ export class TestXenstored {
         },
         close: (socket) => {
           for (const c of this.conns) if (c.socket === socket) this.conns.delete(c);
+          for (const w of [...this.connWaiters]) w();
         },
       },
     });

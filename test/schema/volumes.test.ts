@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import type { Facts, VolumeFacts } from "../../../src/facts/facts.ts";
-import { rfcTree } from "../../../src/schema/rfc.ts";
-import { stdTree } from "../../../src/schema/std.ts";
-import { vcpuRfc, vcpuStd, volumesRfc, volumesStd } from "../../../src/schema/volumes.ts";
-import type { Tree } from "../../../src/schema/tree.ts";
+import type { Facts, VolumeFacts } from "../../src/facts/facts.ts";
+import { rfcTree } from "../../src/schema/rfc.ts";
+import { stdTree } from "../../src/schema/std.ts";
+import { vcpuRfc, vcpuStd } from "../../src/schema/vcpus.ts";
+import { volumesRfc, volumesStd } from "../../src/schema/volumes.ts";
+import type { Tree } from "../../src/schema/tree.ts";
 
 const VOLUMES: VolumeFacts = {
   volumes: [

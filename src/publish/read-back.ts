@@ -1,0 +1,51 @@
+// Reading back what the tree holds under the schema's owned paths, so a republish (start-up,
+// migration, resume, reconnect, reload) writes only the difference and removes only what is no
+// longer wanted, instead of removing whole subtrees and rewriting them (dom0 would see the
+// guest's addresses vanish for a moment). One READ and one DIRECTORY per node, pipelined per level.
+import type { Tree } from "../schema/tree.ts";
+import { XenstoreError } from "../xenstore/errors.ts";
+
+/** The part of the xenstore client a read-back needs. */
+export interface TreeReader {
+  read(path: string): Promise<string>;
+  directory(path: string): Promise<string[]>;
+}
+
+/** A runaway tree (another writer filling our area) is read only this far. */
+export const READ_BACK_MAX_NODES = 4096;
+
+/**
+ * The nodes at and below each of `owned` (relative paths), with their values. Absent or
+ * unreadable paths are simply not in the result; a failed link rejects (the caller reconnects).
+ */
+export async function readBack(client: TreeReader, owned: readonly string[], base = ""): Promise<Tree> {
+  const abs = (p: string) => (base ? `${base}/${p}` : p);
+  const found: Tree = new Map();
+  let level = [...owned];
+  while (level.length > 0 && found.size < READ_BACK_MAX_NODES) {
+    const nodes = await Promise.all(level.map(async (path) => {
+      const [value, children] = await Promise.all([
+        absentIfRefused(client.read(abs(path))),
+        absentIfRefused(client.directory(abs(path))),
+      ]);
+      return { path, value, children: children ?? [] };
+    }));
+    level = [];
+    for (const { path, value, children } of nodes) {
+      if (value === undefined || found.size >= READ_BACK_MAX_NODES) continue;
+      found.set(path, value);
+      for (const c of children) level.push(`${path}/${c}`);
+    }
+  }
+  return found;
+}
+
+/** A daemon's answer (ENOENT, EACCES, E2BIG…) means "nothing to use here"; anything else is the link. */
+async function absentIfRefused<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await request;
+  } catch (e) {
+    if (e instanceof XenstoreError) return undefined;
+    throw e;
+  }
+}
