@@ -7,6 +7,7 @@ export { freezeFilesystem, thawFilesystem, type FreezeOutcome } from "./fsfreeze
 export { errnoName, SystemError } from "./libc.ts";
 export { HostFiles, NotRegularFileError, type HostFileBytes, type Resolution } from "./host-files.ts";
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
+export { openRtnetlinkRequester, type RtnetlinkRequester } from "./netlink-config.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";
 export { readSocket, type SocketReader } from "./socket-reader.ts";
 export type { FsUsage } from "./statvfs.ts";

@@ -8,7 +8,7 @@ import { collectDef, collectMain } from "./cli/collect.ts";
 import { installDef, installMain, uninstallDef, uninstallMain } from "./cli/install.ts";
 import { configDef, configMain } from "./cli/config.ts";
 import { runDef, runMain } from "./cli/run.ts";
-import { hostDef, hostMain } from "./cli/host.ts";
+import { hasOwnHelp, hostDef, hostHelp, hostMain } from "./cli/host.ts";
 import { AGENT_FACTS } from "./facts/version.ts";
 import { fatalLine } from "./log/sinks.ts";
 
@@ -42,6 +42,8 @@ Examples:
   xen-guest-agent collect --json              print every fact and key once
   xen-guest-agent --root /host                in a container: read the host's /etc, /proc and /sys under /host
 
+In dom0: \`xen-guest-agent host ping|info|static-ip DOMID …\` asks a guest's agent (see host --help).
+
 Exit codes: 0 success; 1 cannot work here (not a Xen guest, no xenstore); 2 bad option or configuration;
 70 internal error.`;
 
@@ -69,7 +71,12 @@ async function usage(rawArgs: string[]): Promise<string> {
 async function main(rawArgs: string[]): Promise<number> {
   // What follows `--` is someone else's command line (`host fsfreeze 5 -- cp --help`).
   const ours = rawArgs.includes("--") ? rawArgs.slice(0, rawArgs.indexOf("--")) : rawArgs;
-  if (ours.includes("--help") || ours.includes("-h")) {
+  const help = ours.includes("--help") || ours.includes("-h");
+  if (help && ours[0] === "host" && !hasOwnHelp(ours[1])) {
+    process.stdout.write(`${hostHelp()}\n`);
+    return 0;
+  }
+  if (help) {
     process.stdout.write(`${await usage(rawArgs)}\n`);
     return 0;
   }

@@ -84,6 +84,38 @@ sc_pv_address() {
   note "removed -> gone $(secs "$WAITED")s"
 }
 
+# The host requests, from dom0 with the agent's own `host` commands (the binary is in the share): ping and
+# info answer; static-ip on vif 0 adds an address the way xenopsd would ask for it, dom0 pings it over the
+# bridge, then --remove takes it away again (the later scenarios expect vif 0's original address only).
+sc_pv_host_requests() {
+  need_guest pv || return 1
+  local A=$S/xen-guest-agent D=${DOMID[pv]} mac out
+  out=$("$A" host ping pv --timeout 20 2>&1) || { fail "host ping: $out"; return 1; }
+  note "$out"
+  out=$("$A" host info "$D" --json --timeout 20 2>&1) || { fail "host info: $out"; return 1; }
+  [[ $out == *'"name":"static-ip","served":true'* ]] || { fail "host info does not list static-ip as served: $out"; return 1; }
+  mac=$(xenstore-read "/local/domain/$D/device/vif/0/mac") || { fail "no device/vif/0/mac"; return 1; }
+  out=$("$A" host static-ip pv --mac "$mac" --address 10.0.0.50/24 --timeout 20 2>&1) || { fail "host static-ip: $out"; return 1; }
+  note "static-ip: $out"
+  reaches 10.0.0.50 "$mac" || { fail "dom0 cannot reach 10.0.0.50 over the bridge after static-ip: $DETAIL"; return 1; }
+  note "dom0 reaches 10.0.0.50 over the bridge ($DETAIL)"
+  out=$("$A" host static-ip pv --mac "$mac" --remove --timeout 20 2>&1) || { fail "host static-ip --remove: $out"; return 1; }
+  wait_until 20 "$D" vif0_intact || { fail "after --remove: $DETAIL"; return 1; }
+}
+
+# dom0 has no ping: a UDP datagram makes dom0 resolve the address over the bridge; only a guest that holds
+# the address answers the ARP request, so the neighbour entry must carry the guest's MAC.
+reaches() {  # reaches IP MAC
+  local i n
+  for i in 1 2 3 4 5 6; do
+    echo x > "/dev/udp/$1/9" 2>/dev/null
+    sleep 0.5
+    n=$(ip neigh show "$1")
+    [[ $n == *"$2"* && $n != *FAILED* && $n != *INCOMPLETE* ]] && { DETAIL="neighbour: $n"; return 0; }
+  done
+  DETAIL="neighbour entry: ${n:-none}"; return 1
+}
+
 vif0_intact() {  # the first vif keeps its address through the other changes
   [ "${T[attr/vif/0/ipv4/0]:-}" = "${IPADDR[pv]}" ] || { DETAIL="attr/vif/0/ipv4/0=${T[attr/vif/0/ipv4/0]-absent}, want ${IPADDR[pv]}"; return 1; }
 }
@@ -250,6 +282,7 @@ echo "dom0 cpu flags (avx*/sse4*): $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\
 
 scenario pv-start          sc_pv_start
 scenario pv-address-change sc_pv_address
+scenario pv-host-requests  sc_pv_host_requests
 scenario pv-vif-hotplug    sc_pv_vif_hotplug
 scenario pv-save-restore   sc_pv_save_restore
 scenario pv-volumes        sc_pv_volumes

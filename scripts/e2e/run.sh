@@ -87,7 +87,7 @@ T_INITRD=$(ms_since "$t")
 
 # --- stage the share and boot -------------------------------------------------------------------------------------
 install -m755 "$HERE/dom0-run.sh" "$W/share/"; cp "$HERE/dom0-lib.sh" "$W/share/"
-install -m755 "$AGENT" "$W/share/xen-guest-agent"   # dom0 runs `host fsfreeze` with the same binary
+install -m755 "$AGENT" "$W/share/xen-guest-agent"   # dom0 runs `host ping|info|static-ip|fsfreeze` with the same binary
 for v in E2E_ONLY E2E_PENDING E2E_GUEST_MEM E2E_START_BUDGET E2E_AGENT_ARGS E2E_XENSTORED E2E_TRACE E2E_MEMCHECK; do printf '%s=%q\n' "$v" "${!v:-}"; done > "$W/share/e2e.env"
 : > "$W/share/results"
 echo "e2e: agent $AGENT_KIND"

@@ -17,7 +17,7 @@ import { LogHold } from "../log/hold.ts";
 import { HostRoot } from "../collectors/host-root.ts";
 import { FsfreezeAgent, thawLeftovers } from "../requests/fsfreeze/agent.ts";
 import { Supervisor } from "../lifecycle/supervisor.ts";
-import { RequestsHook } from "../requests/hook.ts";
+import { defaultRequestsHook } from "../requests/hook.ts";
 import { openNotifier, watchdogUsec, type Notifier } from "../../native/index.ts";
 import { pageOutExecutable } from "../../native/index.ts";
 import { fdWatchBackend } from "../../native/index.ts";
@@ -77,7 +77,7 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
     afterFullPublish: () => settle(log),
-    requests: new RequestsHook({ log, types: (_loaded, _log, client, base) => [fsfreeze.requestType(client, base)], onLost: () => fsfreeze.lost() }),
+    requests: defaultRequestsHook(log, { types: (client, base) => [fsfreeze.requestType(client, base)], onLost: () => fsfreeze.lost() }),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.

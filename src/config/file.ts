@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { HostFiles, SystemError } from "../../native/index.ts";
 import { OPTIONS, resolveConfig, type ResolvedConfig } from "./options.ts";
 import { UsageError } from "../errors.ts";
-import { checkPolicyTable, resolvePolicy, type RequestPolicy } from "./requests-policy.ts";
+import { checkPolicyTable, resolvePolicy, type RequestPolicy } from "./request-policy.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/xen-guest-agent/config.toml";
 /** Environment fallback for --config (tests, containers). */
@@ -129,7 +129,7 @@ export interface LoadedConfig extends ResolvedConfig {
   file: ConfigFile;
 }
 
-/** The one table in the file: the host-request policy (src/config/requests-policy.ts). */
+/** The one table in the file: the host-request policy (src/config/request-policy.ts). */
 export const REQUESTS_TABLE = "requests";
 
 /** The host-request policy of a loaded configuration (its file's `[requests]` table, checked when read). */

@@ -18,7 +18,7 @@ export interface Link {
   readonly client?: WatchingClient;
   /** Prefix for paths on a privileged connection (tests); empty on a guest connection. */
   readonly base?: string;
-  /** xenstore links: the full client, for the request handlers (src/requests/). */
+  /** xenstore links: the full client, for the host requests (src/requests/). */
   readonly xenstore?: XenstoreClient;
   /** `cb` runs once when the link dies by itself (never after close()). */
   onLost(cb: (err: Error) => void): void;

@@ -61,6 +61,8 @@ export interface SupervisorOptions {
   afterFullPublish?: () => void;
   /** Default SETTLE_AFTER_FULL_PUBLISH_MS. */
   settleAfterFullPublishMs?: number;
+  /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
+  requests?: RequestsHook;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
   settleMs?: number;
   /** Reconnect backoff (default RECONNECT_BACKOFF: 100 ms … 5 s). */
@@ -69,8 +71,6 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** The heartbeat's value (default: local time as C asctime() prints it). */
   clock?: () => string;
-  /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
-  requests?: RequestsHook;
   /** Tests: passed to every FactSources (network namespace, receive buffer). */
   sources?: Pick<FactSourcesOptions, "network" | "startNetwork">;
 }

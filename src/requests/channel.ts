@@ -18,7 +18,7 @@
 import type { Logger } from "../log/logger.ts";
 import type { XenstoreOps } from "../xenstore/client.ts";
 import { isXenstoreCode } from "../xenstore/errors.ts";
-import type { RequestPolicy } from "../config/requests-policy.ts";
+import type { RequestPolicy } from "../config/request-policy.ts";
 import type { Outcome, PendingRequest, RequestClient, RequestType } from "./types.ts";
 
 export interface RequestChannelOptions {

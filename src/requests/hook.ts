@@ -12,6 +12,9 @@ import type { Logger } from "../log/logger.ts";
 import { RequestChannel } from "./channel.ts";
 import { requestTypes } from "./registry.ts";
 import type { RequestClient, RequestType } from "./types.ts";
+import { HostRoot } from "../collectors/host-root.ts";
+import { RtnetlinkNetConfig } from "./static-ip/net-config.ts";
+import { staticIpType } from "./static-ip/handler.ts";
 
 export interface RequestsHookOptions {
   log: Logger;
@@ -69,4 +72,17 @@ export class RequestsHook {
     await this.started;
     await channel?.withdraw();
   }
+}
+
+/**
+ * The agent's hook: static-ip through the kernel's rtnetlink (one NetConfig for the process: it
+ * remembers what it added), and the types the process adds (fsfreeze, with its own lifetime).
+ */
+export function defaultRequestsHook(log: Logger, more?: { types(client: RequestClient, base: string): readonly RequestType[]; onLost(): void }): RequestsHook {
+  const net = new RtnetlinkNetConfig();
+  return new RequestsHook({
+    log,
+    types: (loaded, tagged, client, base) => [staticIpType({ net, root: new HostRoot(loaded.config.root), log: tagged }), ...(more?.types(client, base) ?? [])],
+    onLost: () => more?.onLost(),
+  });
 }

@@ -1,5 +1,5 @@
 // The request types the agent knows, in the order they are watched and listed. Adding a type:
-// one entry here, one row in REQUEST_POLICY (src/config/requests-policy.ts); see types.ts for what a type provides.
+// one entry here, one row in REQUEST_POLICY (src/config/request-policy.ts); see types.ts for what a type provides.
 import { AGENT_FACTS } from "../facts/version.ts";
 import { queryType } from "./query.ts";
 import type { RequestType } from "./types.ts";

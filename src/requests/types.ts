@@ -1,6 +1,6 @@
 // The host-request API: what a request type gives the channel (src/requests/channel.ts). A new
 // request type is one RequestType object added to the registry (src/requests/registry.ts) and one
-// row in the policy table (src/config/requests-policy.ts); the channel does the rest: watching, whole
+// row in the policy table (src/config/request-policy.ts); the channel does the rest: watching, whole
 // reads, the owner check, the policy, logging once, idempotence, advertising and withdrawing.
 //
 //   name        `static-ip`: the policy key, the log tag, what `host info` lists

@@ -16,6 +16,8 @@ import { AF_UNIX, check, libc, SOCK_CLOEXEC, SOCK_DGRAM } from "../../native/lib
 import { readSocket } from "../../native/socket-reader.ts";
 import { sockaddrUn } from "../../native/sockaddr-un.ts";
 import { TestXenstored } from "../xenstore/server/server.ts";
+import { requestTypes } from "../../src/requests/registry.ts";
+import { staticIpType } from "../../src/requests/static-ip/handler.ts";
 import { DOMID, FixtureRoot, treeDiff, xapiControl } from "./support.ts";
 import { Lines } from "../support/lines.ts";
 
@@ -104,8 +106,19 @@ class NotifySocket {
 const root = new FixtureRoot();
 afterAll(() => root.remove());
 
-/** What an agent with default options should publish for `dir`: the same collectors, run here. */
+/**
+ * What an agent with default options should publish for `dir`: the same collectors, run here, and
+ * the feature keys of the host requests it serves by default (XAPI's writable control/).
+ */
 async function truthFor(dir: string): Promise<Map<string, string>> {
+  const tree = await factTreeFor(dir);
+  for (const type of requestTypes({ describe: () => [], extra: [staticIpType({ net: undefined as never, root: new HostRoot(dir), log: silentLogger })] })) {
+    tree.set(type.feature, "1");
+  }
+  return tree;
+}
+
+async function factTreeFor(dir: string): Promise<Map<string, string>> {
   const { config } = resolveConfig({ cli: { root: dir }, env: {} });
   const hostRoot = new HostRoot(dir);
   const vcpu = new VcpuCollector({ root: hostRoot, log: silentLogger });

@@ -3,7 +3,7 @@
 // with XAPI's guest-writable control/. dom0 asks the way `xen-guest-agent host` does.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RequestChannel } from "../../src/requests/channel.ts";
-import { resolvePolicy } from "../../src/config/requests-policy.ts";
+import { resolvePolicy } from "../../src/config/request-policy.ts";
 import { requestTypes } from "../../src/requests/registry.ts";
 import type { Outcome, RequestType } from "../../src/requests/types.ts";
 import { sendQuery } from "../../src/host/query.ts";

@@ -42,6 +42,8 @@ const IFLA_OPERSTATE = 16;
 const IFA_ADDRESS = 1;
 const IFA_LOCAL = 2;
 const IFA_FLAGS = 8;
+/** Since Linux 5.18: who configured the address (IFAPROT_*; any other value is userspace's to pick). */
+const IFA_PROTO = 11;
 export const IFA_F_SECONDARY = 0x01; // IPv4 meaning of bit 0 ...
 export const IFA_F_TEMPORARY = 0x01; // ... and its IPv6 meaning (RFC 4941 privacy address)
 export const IFA_F_DADFAILED = 0x08;
@@ -84,6 +86,8 @@ export interface AddrMessage {
   scope: AddressScope;
   /** IFA_F_* from IFA_FLAGS (32-bit) when present, else the 8-bit ifa_flags of the header. */
   flags: number;
+  /** IFA_PROTO when the kernel sent it (5.18+ and someone set it). */
+  proto?: number;
 }
 
 export type Message =
@@ -237,6 +241,7 @@ function decodeAddr(header: Header, body: Uint8Array, view: DataView): Message {
       scope: scopeName(view.getUint8(3)),
       // IFA_FLAGS (since 3.14) holds all 32 bits; the header byte only the low 8.
       flags: flags32 && flags32.byteLength >= 4 ? u32(flags32) : view.getUint8(2),
+      ...(attrs.has(IFA_PROTO) ? { proto: attrs.get(IFA_PROTO)![0] ?? 0 } : {}),
     },
   };
 }

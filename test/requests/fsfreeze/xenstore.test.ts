@@ -13,7 +13,7 @@ import { silentLogger } from "../../../src/log/logger.ts";
 import { HostRequestError } from "../../../src/host/domain.ts";
 import { checkServed, sendFsfreeze } from "../../../src/host/fsfreeze.ts";
 import { RequestChannel } from "../../../src/requests/channel.ts";
-import { resolvePolicy } from "../../../src/config/requests-policy.ts";
+import { resolvePolicy } from "../../../src/config/request-policy.ts";
 import { FsfreezeAgent } from "../../../src/requests/fsfreeze/agent.ts";
 import { FEATURE_KEY, FEATURE_KEY_FALLBACK, REPLY_KEY, REQUEST_KEY, STATE_KEY, parseReply } from "../../../src/requests/fsfreeze/protocol.ts";
 import type { Filesystems } from "../../../src/requests/fsfreeze/service.ts";
