@@ -1,5 +1,8 @@
 // The xenstore client the agent uses: typed operations, watches, transactions. Transport-agnostic:
 // it is handed a Transport and never names a path on the host or touches FFI.
+//
+// Longer than 300 lines: one method per xenstore operation, each small; the wire format is in
+// codec.ts and the request multiplexing in connection.ts.
 import { silentLogger, type Logger } from "../log/logger.ts";
 import {
   decodeDirectoryPart,

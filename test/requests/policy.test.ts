@@ -6,9 +6,9 @@ import { renderToml } from "../../src/cli/config.ts";
 import { resolveConfig } from "../../src/config/options.ts";
 
 describe("policy", () => {
-  test("defaults: static-ip and the read-only queries on; unknown types denied", () => {
+  test("defaults: static-ip and the read-only queries on, fsfreeze off; unknown types denied", () => {
     const p = resolvePolicy(undefined);
-    expect(REQUEST_POLICY.map((e) => [e.key, p.allows(e.key)])).toEqual([["static-ip", true], ["ping", true], ["info", true]]);
+    expect(REQUEST_POLICY.map((e) => [e.key, p.allows(e.key)])).toEqual([["static-ip", true], ["ping", true], ["info", true], ["fsfreeze", false]]);
     expect(p.allows("fsfreeze")).toBe(false);
     expect(p.allows("anything")).toBe(false);
   });

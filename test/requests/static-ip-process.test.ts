@@ -150,7 +150,7 @@ for (const kind of ["c", "ocaml"] as DaemonKind[]) {
       expect(JSON.parse(ping.out)).toMatchObject({ domid: xs.domid, ok: true });
       const info = host("info", String(xs.domid), "--json");
       expect(info.code).toBe(0);
-      expect(JSON.parse(info.out).types.map((t: { name: string }) => t.name)).toEqual(["static-ip", "ping", "info"]);
+      expect(JSON.parse(info.out).types.map((t: { name: string }) => t.name)).toEqual(["static-ip", "fsfreeze", "ping", "info"]);
       const set = host("static-ip", String(xs.domid), "--mac", MAC, "--address", "192.0.2.50/24", "--json");
       expect(set.code).toBe(0);
       expect(addrs().map((x) => x.local)).toContain("192.0.2.50");
