@@ -74,7 +74,7 @@ export function sha256(file: string): string {
 }
 
 /** Signs SHA256SUMS; returns the signature's file name, or undefined (with the reason printed). */
-function sign(out: string, o: ReleaseOptions): string | undefined {
+export function sign(out: string, o: Pick<ReleaseOptions, "signKey" | "signWith">): string | undefined {
   const sums = join(out, "SHA256SUMS");
   if (!o.signKey) {
     console.log("signature: skipped, no --sign-key given; SHA256SUMS is unsigned (see docs/release.md to sign)");
