@@ -65,7 +65,7 @@ function compile(outfile: string, target: string | undefined): void {
   }
 }
 
-function sha256(file: string): string {
+export function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 

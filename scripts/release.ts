@@ -16,11 +16,10 @@
 // Signing: the key stays with the releaser. `--sign-key` is a gpg key id or fingerprint (gpg
 // --detach-sign --armor with --local-user) or, with `--sign-with minisign`, the path of a
 // minisign secret key. Without --sign-key the sums are written unsigned and the command says so.
-import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { BINARY_FOR, DIST, RELEASE, REPO, run, VERSION } from "./package/common.ts";
-import { baselineRuntime, TARGETS } from "./build.ts";
+import { baselineRuntime, sha256, TARGETS } from "./build.ts";
 
 export interface ReleaseOptions {
   out: string;
@@ -67,10 +66,6 @@ function sourceDate(): number {
   if (process.env.SOURCE_DATE_EPOCH && /^\d+$/.test(process.env.SOURCE_DATE_EPOCH)) return Number(process.env.SOURCE_DATE_EPOCH);
   const t = Number(run(["git", "log", "-1", "--format=%ct"], REPO).trim());
   return Number.isSafeInteger(t) ? t : 0;
-}
-
-export function sha256(file: string): string {
-  return createHash("sha256").update(readFileSync(file)).digest("hex");
 }
 
 /** Signs SHA256SUMS; returns the signature's file name, or undefined (with the reason printed). */

@@ -3,7 +3,8 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { releaseFiles, sha256, sign } from "../../scripts/release.ts";
+import { sha256 } from "../../scripts/build.ts";
+import { releaseFiles, sign } from "../../scripts/release.ts";
 import { lintWorkflows, workflowFiles } from "../../scripts/release/lint-workflows.ts";
 import { REPO, removeTree, tempDir } from "./support.ts";
 
