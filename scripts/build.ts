@@ -11,6 +11,7 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { elfBuildId } from "./release/build-id.ts";
 
 export const TARGETS = {
   "linux-x64": "bun-linux-x64",
@@ -64,8 +65,23 @@ function compile(outfile: string, target: string | undefined): void {
   }
 }
 
-function sha256(file: string): string {
+export function sha256(file: string): string {
   return createHash("sha256").update(readFileSync(file)).digest("hex");
+}
+
+/**
+ * Whether dist/'s linux-x64-baseline embeds another runtime than linux-x64 (compared by build
+ * id). Bun 1.4.5 publishes the same x64 runtime as @oven/bun-linux-x64 and
+ * @oven/bun-linux-x64-baseline, so with it the two files differ only in name; the docs promise
+ * no difference, and this says so at build time should a Bun upgrade change it.
+ */
+export function baselineRuntime(outDir: string): { x64: string; baseline: string; distinct: boolean } | undefined {
+  const x64 = join(outDir, "xen-guest-agent-linux-x64");
+  const baseline = join(outDir, "xen-guest-agent-linux-x64-baseline");
+  if (!existsSync(x64) || !existsSync(baseline)) return undefined;
+  const [a, b] = [elfBuildId(x64), elfBuildId(baseline)];
+  if (!a || !b) throw new Error("no GNU build id in the x64 release files: cannot tell their runtimes apart");
+  return { x64: a, baseline: b, distinct: a !== b };
 }
 
 function main(argv: string[]): void {
@@ -101,6 +117,12 @@ function main(argv: string[]): void {
   }
   for (const f of built) console.log(`${basename(f).padEnd(36)} ${(statSync(f).size / 2 ** 20).toFixed(1)} MiB`);
   if (wanted.length > 0) console.log(`SHA256SUMS written to ${join("dist", "SHA256SUMS")}`);
+  const runtimes = baselineRuntime(outDir);
+  if (runtimes && !runtimes.distinct) {
+    console.warn(`build: linux-x64-baseline embeds the same runtime as linux-x64 (build id ${runtimes.x64}): this Bun publishes one x64 runtime for both targets`);
+  } else if (runtimes) {
+    console.log(`linux-x64 runtime ${runtimes.x64}, linux-x64-baseline runtime ${runtimes.baseline}: distinct`);
+  }
 }
 
 if (import.meta.main) {

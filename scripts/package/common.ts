@@ -25,9 +25,9 @@ export const MAINTAINER =
 export type PackageArch = "x86_64" | "aarch64";
 
 /**
- * The release binary for each architecture. x86-64 packages carry the baseline build: Xen pools
- * often level CPU features down for live migration, and the default build needs AVX2 (it dies
- * with SIGILL where AVX2 is masked). The agent gains nothing measurable from AVX2.
+ * The release binary for each architecture. x86-64 packages carry the baseline file: with Bun
+ * 1.4.5 it is the same runtime as linux-x64 (scripts/build.ts checks the build ids), and it stays
+ * the one to ship should a later Bun publish a distinct baseline runtime for CPUs without AVX2.
  */
 export const BINARY_FOR: Record<PackageArch, string> = {
   x86_64: "xen-guest-agent-linux-x64-baseline",
