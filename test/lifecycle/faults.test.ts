@@ -1,6 +1,8 @@
 // Bad days, end to end: each test injects a fault into the in-process xenstored (or the host
 // files), and ends with the agent alive and the guest's tree equal to what its facts call for.
 import { afterEach, describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { frame, MsgType, nulTerminated } from "../../src/xenstore/codec.ts";
 import { XenstoreError } from "../../src/xenstore/errors.ts";
 import type { PublishTarget } from "../../src/publish/publisher.ts";
@@ -207,4 +209,27 @@ describe("hostile host files", () => {
     h = undefined;
     root.remove();
   });
+});
+
+describe("host files that are not files (issue 19 #6)", () => {
+  test("a FIFO at etc/os-release and /dev/zero at proc/meminfo: the agent starts, publishes, and still notices a migration", async () => {
+    const root = new FixtureRoot();
+    rmSync(join(root.dir, "etc/os-release"));
+    expect(Bun.spawnSync(["mkfifo", join(root.dir, "etc/os-release")]).exitCode).toBe(0);
+    rmSync(join(root.dir, "proc/meminfo"));
+    // The real /dev/zero device node, inside the root (a link to /dev/zero would resolve in the root).
+    expect(Bun.spawnSync(["mknod", join(root.dir, "proc/meminfo"), "c", "1", "5"]).exitCode).toBe(0);
+    h = await new Harness({ root, uniqueDomainId: "11111111-1111-1111-1111-111111111111" }).start();
+    await h.converged();
+    expect(h.sup.state).toBe("connected");
+    expect(process.memoryUsage.rss()).toBeLessThan(1 << 30); // /dev/zero was not read without end
+    const republished = h.next("republished", 5000);
+    h.wipeGuestKeys();
+    h.dom0Write("unique-domain-id", "22222222-2222-2222-2222-222222222222");
+    expect(await republished).toEqual(["unique-domain-id"]);
+    await h.converged();
+    await h.stop();
+    h = undefined;
+    root.remove();
+  }, 20_000);
 });
