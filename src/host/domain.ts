@@ -1,7 +1,7 @@
 // dom0 helpers shared by the `host` commands: finding a guest by id or name, reading what its agent
 // advertises, waiting on a key with a deadline.
 import type { XenstoreClient } from "../xenstore/client.ts";
-import { isXenstoreCode } from "../xenstore/errors.ts";
+import { readIfPresent } from "../xenstore/errors.ts";
 
 export type HostClient = Pick<XenstoreClient, "read" | "write" | "rm" | "watch" | "setPerms" | "directory" | "transaction" | "mkdir">;
 
@@ -10,34 +10,30 @@ export class HostRequestError extends Error {
   override name = "HostRequestError";
 }
 
-export async function readOr(client: Pick<XenstoreClient, "read">, path: string): Promise<string | undefined> {
-  try {
-    return await client.read(path);
-  } catch (e) {
-    if (isXenstoreCode(e, "ENOENT")) return undefined;
-    throw e;
-  }
-}
-
 /** A domain id, or the id of the domain with this name (`/local/domain/<id>/name`). */
 export async function resolveDomain(client: HostClient, idOrName: string): Promise<number> {
   if (/^\d{1,5}$/.test(idOrName)) {
     const id = Number(idOrName);
-    const home = `/local/domain/${id}`;
-    if ((await readOr(client, `${home}/domid`)) === undefined && (await readOr(client, `${home}/name`)) === undefined) {
-      throw new HostRequestError(`domain ${id} does not exist (no ${home})`);
-    }
+    await assertDomain(client, id);
     return id;
   }
   const ids = await client.directory("/local/domain").catch(() => [] as string[]);
-  for (const id of ids) if ((await readOr(client, `/local/domain/${id}/name`)) === idOrName) return Number(id);
+  for (const id of ids) if ((await readIfPresent(client, `/local/domain/${id}/name`)) === idOrName) return Number(id);
   throw new HostRequestError(`no domain named '${idOrName}'`);
+}
+
+/** Throws HostRequestError unless domain `domid` exists (its `domid` or `name` node is there). */
+export async function assertDomain(client: HostClient, domid: number): Promise<void> {
+  const home = `/local/domain/${domid}`;
+  if ((await readIfPresent(client, `${home}/domid`)) === undefined && (await readIfPresent(client, `${home}/name`)) === undefined) {
+    throw new HostRequestError(`domain ${domid} does not exist (no ${home})`);
+  }
 }
 
 /** Where the guest advertises `feature` (control/…, or the data/ fallback under xl), or undefined. */
 export async function advertised(client: HostClient, domid: number, feature: string, fallback?: string): Promise<string | undefined> {
   for (const key of [feature, ...(fallback ? [fallback] : [])]) {
-    if ((await readOr(client, `/local/domain/${domid}/${key}`)) === "1") return key;
+    if ((await readIfPresent(client, `/local/domain/${domid}/${key}`)) === "1") return key;
   }
   return undefined;
 }

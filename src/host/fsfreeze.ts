@@ -8,13 +8,12 @@
 //   3. the answer is the reply carrying the request's id; the request node is removed afterwards
 //      (and on a timeout), so no agent acts on it later.
 import { FEATURE_KEY, FEATURE_KEY_FALLBACK, formatRequest, parseReply, REPLY_KEY, REQUEST_KEY, STATE_KEY, type FsfreezeReply, type FsfreezeRequest } from "../requests/fsfreeze/protocol.ts";
-import { advertised, HostRequestError, newRequestId, readOr, waitFor, type HostClient } from "./domain.ts";
+import { readIfPresent } from "../xenstore/errors.ts";
+import { advertised, assertDomain, HostRequestError, newRequestId, waitFor, type HostClient } from "./domain.ts";
 
 /** Fails fast unless the guest's agent advertises fsfreeze. */
 export async function checkServed(client: HostClient, domid: number): Promise<void> {
-  if ((await readOr(client, `/local/domain/${domid}/domid`)) === undefined && (await readOr(client, `/local/domain/${domid}/name`)) === undefined) {
-    throw new HostRequestError(`domain ${domid} does not exist`);
-  }
+  await assertDomain(client, domid);
   if (await advertised(client, domid, FEATURE_KEY, FEATURE_KEY_FALLBACK)) return;
   throw new HostRequestError(`the agent in domain ${domid} does not serve fsfreeze (no ${FEATURE_KEY} nor ${FEATURE_KEY_FALLBACK}): not running, or [requests] fsfreeze = false in its configuration`);
 }
@@ -36,11 +35,11 @@ export async function sendFsfreeze(client: HostClient, domid: number, request: O
         await client.write(requestPath, formatRequest(full));
         return undefined;
       }
-      const r = parseReply((await readOr(client, `${home}/${REPLY_KEY}`)) ?? "");
+      const r = parseReply((await readIfPresent(client, `${home}/${REPLY_KEY}`)) ?? "");
       return r?.id === full.id ? r : undefined;
     }, waitMs);
     if (!reply) {
-      const state = (await readOr(client, `${home}/${STATE_KEY}`)) ?? "unknown";
+      const state = (await readIfPresent(client, `${home}/${STATE_KEY}`)) ?? "unknown";
       throw new HostRequestError(`no answer to ${request.op} from the agent in domain ${domid} within ${waitMs / 1000} s (its fsfreeze state: ${state})`);
     }
     return reply;

@@ -7,7 +7,8 @@
 //   3. the reply with that id is the answer; the request node is removed afterwards, and on a
 //      timeout, so no agent answers it later.
 import { parseQueryReply, queryPaths, type QueryReply } from "../requests/query.ts";
-import { advertised, HostRequestError, newRequestId, readOr, waitFor, type HostClient } from "./domain.ts";
+import { readIfPresent } from "../xenstore/errors.ts";
+import { advertised, HostRequestError, newRequestId, waitFor, type HostClient } from "./domain.ts";
 
 export interface QueryResult {
   reply: QueryReply;
@@ -34,7 +35,7 @@ export async function sendQuery(client: HostClient, domid: number, name: string,
         await client.write(requestPath, JSON.stringify({ id }));
         return undefined;
       }
-      const r = parseQueryReply((await readOr(client, `${home}/${paths.reply}`)) ?? "");
+      const r = parseQueryReply((await readIfPresent(client, `${home}/${paths.reply}`)) ?? "");
       return r?.id === id ? r : undefined;
     }, timeoutMs);
     if (!reply) throw new HostRequestError(`no ${name} answer from the agent in domain ${domid} within ${timeoutMs / 1000} s`);

@@ -5,7 +5,8 @@
 // the guest allowed to read and write it (n0,b<domid>), which the guest needs to answer (it writes
 // error-code and removes enabled). Under XAPI xenopsd makes it the same way or guest-owned.
 import { KEYS, settingDir, FEATURE_KEY, FEATURE_KEY_FALLBACK } from "../requests/static-ip/protocol.ts";
-import { advertised, HostRequestError, readOr, waitFor, type HostClient } from "./domain.ts";
+import { readIfPresent } from "../xenstore/errors.ts";
+import { advertised, HostRequestError, waitFor, type HostClient } from "./domain.ts";
 
 export interface FamilySetting {
   /** 1 static, 0 remove, 2 DHCP / autoconfiguration. */
@@ -41,7 +42,7 @@ export async function sendStaticIp(
   // The modes last: they are what the guest acts on.
   if (setting.ipv4) values.push(["enabled", setting.ipv4.mode]);
   if (setting.ipv6) values.push(["enabled6", setting.ipv6.mode]);
-  if ((await readOr(client, dir)) === undefined) {
+  if ((await readIfPresent(client, dir)) === undefined) {
     await client.mkdir(dir);
     await client.setPerms(dir, ["n0", `b${domid}`]);
   }
@@ -56,9 +57,9 @@ export async function sendStaticIp(
       });
       return undefined;
     }
-    const [enabled, enabled6, code] = await Promise.all([readOr(client, `${dir}/enabled`), readOr(client, `${dir}/enabled6`), readOr(client, `${dir}/error-code`)]);
+    const [enabled, enabled6, code] = await Promise.all([readIfPresent(client, `${dir}/enabled`), readIfPresent(client, `${dir}/enabled6`), readIfPresent(client, `${dir}/error-code`)]);
     if (enabled !== undefined || enabled6 !== undefined || code === undefined) return undefined;
-    return { errorCode: code, errorMsg: (await readOr(client, `${dir}/error-msg`)) ?? "", elapsedMs: performance.now() - started };
+    return { errorCode: code, errorMsg: (await readIfPresent(client, `${dir}/error-msg`)) ?? "", elapsedMs: performance.now() - started };
   }, opts.timeoutMs);
   if (!answer) throw new HostRequestError(`no static-ip answer from the agent in domain ${domid} within ${opts.timeoutMs / 1000} s (enabled is still there)`);
   return answer;

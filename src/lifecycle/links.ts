@@ -6,7 +6,7 @@ import { HostRoot } from "../collectors/host-root.ts";
 import type { Logger } from "../log/logger.ts";
 import { consoleTarget } from "../publish/console-target.ts";
 import type { PublishTarget } from "../publish/publisher.ts";
-import type { WatchingClient, XenstoreClient } from "../xenstore/client.ts";
+import type { XenstoreClient } from "../xenstore/client.ts";
 import { connectXenstore, findXenstore } from "../xenstore/connect.ts";
 
 /** One connection to where the agent publishes. */
@@ -14,12 +14,10 @@ export interface Link {
   /** For logs: `socket:/run/xenstored/socket`, `xenbus:/dev/xen/xenbus`, `console`. */
   readonly name: string;
   readonly target: PublishTarget;
-  /** xenstore links: what the watchers and the read-back need. Absent for the console publisher. */
-  readonly client?: WatchingClient;
+  /** xenstore links: the client (watchers, read-back, host requests). Absent for the console publisher. */
+  readonly client?: XenstoreClient;
   /** Prefix for paths on a privileged connection (tests); empty on a guest connection. */
   readonly base?: string;
-  /** xenstore links: the full client, for the host requests (src/requests/). */
-  readonly xenstore?: XenstoreClient;
   /** `cb` runs once when the link dies by itself (never after close()). */
   onLost(cb: (err: Error) => void): void;
   close(): void;
@@ -46,13 +44,8 @@ export function clientLink(client: XenstoreClient, base = ""): Link {
       write: (path, value) => client.write(base ? `${base}/${path}` : path, value),
       rm: (path) => client.rm(base ? `${base}/${path}` : path),
     },
-    client: {
-      read: (p) => client.read(p),
-      directory: (p) => client.directory(p),
-      watch: (p, cb) => client.watch(p, cb),
-    },
+    client,
     base,
-    xenstore: client,
     onLost: (cb) => void client.onConnectionLost(cb),
     close: () => client.close(),
   };

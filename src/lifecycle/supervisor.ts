@@ -251,8 +251,10 @@ export class Supervisor {
     });
     this.session = session;
     this.sources?.pipeline.retarget(session.target);
-    if (link.xenstore) this.opts.requests?.attach(link.xenstore, link.base ?? "", this.loaded); // host requests
-    if (link.client) this.raiseFreezeTimeoutOnce();
+    if (link.client) {
+      this.opts.requests?.attach(link.client, link.base ?? "", this.loaded); // host requests
+      this.raiseFreezeTimeoutOnce();
+    }
     if (reason === "reconnect") {
       this.events.reconnected?.(1);
       this.trigger("reconnect");

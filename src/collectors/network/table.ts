@@ -21,13 +21,8 @@ import {
   type LinkMessage,
 } from "./rtnetlink.ts";
 
-interface Link {
-  ifindex: number;
-  name: string;
-  mac: string | null;
-  master: number | null;
-  operstate: string;
-  toolstack: Toolstack;
+/** A link as the table holds it: the interface without its addresses, plus the sweep mark. */
+interface Link extends Omit<NetInterface, "addresses"> {
   stale: boolean;
 }
 

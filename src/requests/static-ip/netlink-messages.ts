@@ -7,7 +7,7 @@
 // restart: addresses get IFA_PROTO = AGENT_PROTO (Linux 5.18+; `ip addr` shows "proto 88"), routes
 // rtm_protocol = AGENT_PROTO (`ip route` shows "proto 88"). 88 is unassigned in iproute2's
 // rt_protos; on older kernels the address mark is ignored and the agent's memory is used instead.
-import { AF_INET, AF_INET6, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN } from "../../collectors/network/rtnetlink.ts";
+import { AF_INET, AF_INET6, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, RTM_DELADDR, RTM_NEWADDR } from "../../collectors/network/rtnetlink.ts";
 import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../../collectors/network/ip-text.ts";
 import type { Family } from "./protocol.ts";
 
@@ -19,8 +19,6 @@ const NLM_F_CREATE = 0x400;
 const NLM_F_CAPPED = 0x100; // on NLMSG_ERROR: the request's payload is not echoed
 const NLM_F_ACK_TLVS = 0x200; // on NLMSG_ERROR: extended ack attributes follow
 const NLMSGERR_ATTR_MSG = 1;
-export const RTM_NEWADDR = 20;
-export const RTM_DELADDR = 21;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
