@@ -29,7 +29,7 @@ export async function collectMain(rawArgs: string[]): Promise<number> {
   const { config } = loadConfig(values, process.env);
   const { logger: log } = createLogger({ level: config.loglevel === "info" ? "warn" : config.loglevel, stderr: true });
   const root = new HostRoot(config.root);
-  const facts: Facts = collectStaticFacts(root, timedCollectors(root, log));
+  const facts: Facts = collectStaticFacts(root, timedCollectors(root, log), log);
   try {
     facts.network = await collectNetworkOnce(root, log.withTag("netlink"));
   } catch (e) {

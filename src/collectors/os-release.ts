@@ -8,8 +8,12 @@
 // The file is a restricted shell-variable assignment list. It is read from the host root, so a
 // container started with `--root /host` reports the host, not itself.
 import type { OsFacts } from "../facts/facts.ts";
+import type { Logger } from "../log/logger.ts";
 import type { HostRoot } from "./host-root.ts";
-import { kernelRelease } from "../../native/index.ts";
+import { kernelRelease, SystemError } from "../../native/index.ts";
+
+/** os-release(5): the first of these that exists is the one. */
+const OS_RELEASE_FILES = ["etc/os-release", "usr/lib/os-release"];
 
 /** Longest value kept from one os-release variable: real values are short, junk is cut. */
 const MAX_VALUE = 256;
@@ -72,9 +76,23 @@ export function osFactsFrom(vars: Map<string, string>, kernel: string): OsFacts 
   };
 }
 
-/** Reads `etc/os-release`, falling back to `usr/lib/os-release`, under the host root. */
-export function collectOs(root: HostRoot): OsFacts {
-  const text = root.readText("etc/os-release") ?? root.readText("usr/lib/os-release") ?? "";
+/**
+ * Reads `etc/os-release`, falling back to `usr/lib/os-release`, under the host root. A missing
+ * file is the normal case for the fallback; one that is there and cannot be used (a FIFO, a
+ * device, unreadable) is said, since the OS then published may not be the one the user set.
+ */
+export function collectOs(root: HostRoot, log: Logger): OsFacts {
+  let text = "";
+  const unusable: string[] = [];
+  for (const rel of OS_RELEASE_FILES) {
+    try {
+      text = root.read(rel).text;
+      break;
+    } catch (e) {
+      if (!(e instanceof SystemError && e.code === "ENOENT")) unusable.push((e as Error).message);
+    }
+  }
+  if (unusable.length) log.warn(`${unusable.join("; ")}; OS identity ${text ? "read from the next os-release file" : "unknown (published as linux)"}`);
   return osFactsFrom(parseOsRelease(text), readKernelRelease(root));
 }
 

@@ -18,8 +18,8 @@ export function timedCollectors(root: HostRoot, log: Logger): TimedCollectors {
 }
 
 /** Everything that is read from files: OS, memory, host name, and the agent itself. */
-export function collectStaticFacts(root: HostRoot, timed: TimedCollectors): Facts {
-  const facts: Facts = { agent: AGENT_FACTS, os: collectOs(root) };
+export function collectStaticFacts(root: HostRoot, timed: TimedCollectors, log: Logger): Facts {
+  const facts: Facts = { agent: AGENT_FACTS, os: collectOs(root, log) };
   const memory = timed.memory.collect();
   if (memory) facts.memory = memory;
   const host = timed.host.collect();

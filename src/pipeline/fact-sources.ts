@@ -38,7 +38,7 @@ export class FactSources {
   constructor(private readonly opts: FactSourcesOptions) {
     const { config, log, root, target } = opts;
     this.timed = timedCollectors(root, log);
-    this.pipeline = new Pipeline({ config, facts: collectStaticFacts(root, this.timed), target, log, clock: opts.clock });
+    this.pipeline = new Pipeline({ config, facts: collectStaticFacts(root, this.timed, log), target, log, clock: opts.clock });
     this.network = new NetworkCollector({ root, log: log.withTag("netlink"), coalesceMs: config.coalesceMs, ...(opts.sriov ? { sriov: opts.sriov } : {}), ...opts.network });
     if (config.volumes) this.volumes = new VolumesCollector({ root, log: log.withTag("volumes"), intervalSeconds: config.volumesInterval });
     if (config.vcpuHotplug) this.vcpus = new VcpuCollector({ root, log: log.withTag("vcpu") });

@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, truncateSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { HostRoot } from "../../src/collectors/host-root.ts";
+import { silentLogger } from "../../src/log/logger.ts";
 import { collectOs } from "../../src/collectors/os-release.ts";
 
 let dirs: string[] = [];
@@ -45,7 +46,7 @@ for (const resolution of ["openat2", "walk"] as const) {
       expect(() => r.read("etc/os-release")).toThrow(/FIFO, not a regular file/);
       expect(r.readText("etc/os-release")).toBeUndefined();
       // os-release falls back to usr/lib/os-release as when etc/os-release is missing.
-      expect(collectOs(r).id).toBe("debian");
+      expect(collectOs(r, silentLogger).id).toBe("debian");
     });
 
     test("a link to /dev/zero is refused (a character device), memory does not grow", () => {
@@ -91,7 +92,7 @@ for (const resolution of ["openat2", "walk"] as const) {
       const r = root(fx.dir);
       expect(r.readText("etc/os-release")).toBe('ID=fixtureos\nVERSION_ID="7.1"\n');
       expect(r.readText("etc/os-release")).not.toBe(real);
-      expect(collectOs(r).id).toBe("fixtureos");
+      expect(collectOs(r, silentLogger).id).toBe("fixtureos");
     });
 
     test("a relative symlink and a directory link resolve inside the root", () => {

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { collectOs, osFactsFrom, parseOsRelease } from "../../src/collectors/os-release.ts";
 import { HostRoot } from "../../src/collectors/host-root.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { collectingLogger } from "./network/support/netns.ts";
 
 function fixtureRoot(files: Record<string, string | Buffer>): HostRoot {
   const dir = mkdtempSync(join(tmpdir(), "xga-os-"));
@@ -70,17 +72,30 @@ describe("collectOs under a root", () => {
       "usr/lib/os-release": "ID=wrong\n",
       "proc/sys/kernel/osrelease": "5.15.0-100-generic\n",
     });
-    expect(collectOs(root)).toMatchObject({ id: "ubuntu", versionId: "22.04", kernelRelease: "5.15.0-100-generic" });
+    expect(collectOs(root, silentLogger)).toMatchObject({ id: "ubuntu", versionId: "22.04", kernelRelease: "5.15.0-100-generic" });
   });
 
   test("usr/lib/os-release fallback", () => {
     const root = fixtureRoot({ "usr/lib/os-release": "ID=alpine\nVERSION_ID=3.19.1\n", "proc/sys/kernel/osrelease": "6.6.1\n" });
-    expect(collectOs(root)).toMatchObject({ id: "alpine", versionId: "3.19.1" });
+    expect(collectOs(root, silentLogger)).toMatchObject({ id: "alpine", versionId: "3.19.1" });
   });
 
-  test("missing files give sensible values", () => {
+  test("an etc/os-release that is not a regular file (a FIFO): said once, the fallback is used", () => {
+    const root = fixtureRoot({ "usr/lib/os-release": "ID=alpine\nVERSION_ID=3.19.1\n" });
+    mkdirSync(root.path("etc"));
+    expect(Bun.spawnSync(["mkfifo", root.path("etc/os-release")]).exitCode).toBe(0);
+    const log = collectingLogger();
+    expect(collectOs(root, log)).toMatchObject({ id: "alpine" });
+    expect(log.lines.map((l) => `${l.level} ${l.message}`)).toEqual([
+      "warn etc/os-release is a FIFO, not a regular file; not read; OS identity read from the next os-release file",
+    ]);
+  });
+
+  test("missing files give sensible values, and a missing file is not worth a word", () => {
     const root = fixtureRoot({});
-    const f = collectOs(root);
+    const log = collectingLogger();
+    const f = collectOs(root, log);
+    expect(log.lines).toEqual([]);
     expect(f.id).toBe("linux");
     expect(f.prettyName).toBe("Linux");
     expect(f.kernelRelease.length).toBeGreaterThan(0); // uname() of the running kernel

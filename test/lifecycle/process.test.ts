@@ -125,7 +125,7 @@ async function factTreeFor(dir: string): Promise<Map<string, string>> {
   const vcpus = vcpu.start();
   vcpu.stop();
   return new TreeBuilder(config).build({
-    ...collectStaticFacts(hostRoot, timedCollectors(hostRoot, silentLogger)),
+    ...collectStaticFacts(hostRoot, timedCollectors(hostRoot, silentLogger), silentLogger),
     network: await collectNetworkOnce(hostRoot, silentLogger),
     volumes: collectVolumesOnce(hostRoot, silentLogger),
     vcpus,
