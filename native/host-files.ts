@@ -18,7 +18,7 @@ import { fstatSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { CString, type Pointer } from "bun:ffi";
 import { fstatvfs, type FsUsage } from "./statvfs.ts";
-import { check, cstr, Errno, errno, libc, O_CLOEXEC, O_NONBLOCK, O_RDONLY, SystemError } from "./libc.ts";
+import { check, cstr, Errno, errno, libc, O_CLOEXEC, O_NONBLOCK, O_RDONLY, O_RDWR, SystemError } from "./libc.ts";
 
 const O_WRONLY = 1;
 const O_PATH = 0o10000000;
@@ -49,6 +49,14 @@ export class NotRegularFileError extends Error {
   }
 }
 
+/** A host path that is not of the kind wanted (the xenbus device). */
+export class WrongFileKindError extends Error {
+  constructor(readonly path: string, readonly kind: FileKind, wanted: readonly FileKind[]) {
+    super(`${path} is a ${kind}, not a ${wanted.join(" or ")}; not opened`);
+    this.name = "WrongFileKindError";
+  }
+}
+
 export interface HostFileBytes {
   bytes: Buffer;
   /** The file had more than `cap` bytes; `bytes` holds the first `cap`. */
@@ -60,7 +68,10 @@ export type Resolution = "openat2" | "walk";
 /** Which resolution openat2-less kernels fall back to is decided once per process. */
 let openat2Works: boolean | undefined;
 
-function fileKind(st: ReturnType<typeof fstatSync>): string {
+export type FileKind = "regular file" | "FIFO" | "character device" | "block device" | "socket" | "directory" | "special file";
+
+function fileKind(st: ReturnType<typeof fstatSync>): FileKind {
+  if (st.isFile()) return "regular file";
   if (st.isFIFO()) return "FIFO";
   if (st.isCharacterDevice()) return "character device";
   if (st.isBlockDevice()) return "block device";
@@ -114,6 +125,20 @@ export class HostFiles {
     } finally {
       libc().close(fd);
     }
+  }
+
+  /**
+   * Opens the device `rel` read-write (the xenbus device under `--root /host`), resolved inside
+   * the root like every read; the caller owns the fd. Blocking, as the device is used. `kinds`:
+   * what `rel` may be (xenfs's /proc/xen/xenbus is a regular file, /dev/xen/xenbus a character
+   * device). Throws SystemError, or WrongFileKindError when `rel` is something else.
+   */
+  openDevice(rel: string, kinds: readonly FileKind[]): number {
+    const fd = this.openFlags(rel, O_RDWR, rel);
+    const kind = fileKind(fstatSync(fd));
+    if (kinds.includes(kind)) return fd;
+    libc().close(fd);
+    throw new WrongFileKindError(rel, kind, kinds);
   }
 
   /** Writes `text` to the regular file `rel` (a sysfs attribute). Throws as read() does. */

@@ -5,7 +5,7 @@ export { pageOutExecutable } from "./executable-pages.ts";
 export { fdWatchBackend, POLLPRI, watchFdEvents, watchFileEvents, type FdWatch } from "./fd-watch.ts";
 export { freezeFilesystem, thawFilesystem, type FreezeOutcome } from "./fsfreeze.ts";
 export { errnoName, SystemError } from "./libc.ts";
-export { HostFiles, NotRegularFileError, type HostFileBytes, type Resolution } from "./host-files.ts";
+export { HostFiles, NotRegularFileError, WrongFileKindError, type FileKind, type HostFileBytes, type Resolution } from "./host-files.ts";
 export { openRtnetlink, type RtnetlinkSocket } from "./netlink.ts";
 export { openRtnetlinkRequester, type RtnetlinkRequester } from "./netlink-config.ts";
 export { monotonicUsec, openNotifier, watchdogUsec, type Notifier } from "./sd-notify.ts";

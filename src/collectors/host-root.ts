@@ -3,7 +3,7 @@
 // (a FIFO is refused, not waited on), never read more than their cap, read only regular files and
 // resolve symbolic links inside the root (native/host-files.ts).
 import { join } from "node:path";
-import { HostFiles, type FsUsage, type Resolution } from "../../native/index.ts";
+import { HostFiles, type FileKind, type FsUsage, type Resolution } from "../../native/index.ts";
 
 /** Files in /proc and /sys are small; anything bigger than this is junk and is cut. */
 export const MAX_TEXT_BYTES = 1 << 20;
@@ -81,6 +81,11 @@ export class HostRoot {
   /** Writes a sysfs attribute (a regular file, opened non-blocking). Throws with the file's name. */
   write(rel: string, text: string): void {
     this.files.write(rel, text);
+  }
+
+  /** Opens the device `rel` read-write (the xenbus device), resolved inside the root, if it is one of `kinds`. Throws. */
+  openDevice(rel: string, kinds: readonly FileKind[]): number {
+    return this.files.openDevice(rel, kinds);
   }
 
   /** Opens `rel` for a poll() watch (the mount table); the caller owns the fd. Throws. */

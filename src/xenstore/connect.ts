@@ -3,24 +3,32 @@
 // Order (what libxenstore's xs_open does, plus the device the Linux driver registers):
 // XENSTORED_PATH as given (a test daemon, or the guest bridge), then xenstored's socket (dom0),
 // then the xenbus device (a domU: /dev/xen/xenbus, else xenfs's /proc/xen/xenbus). Host paths go
-// through HostRoot (`--root /host` in a container); XENSTORED_PATH is the caller's, used as is.
+// through HostRoot (`--root /host` in a container): the device is opened with its symbolic links
+// resolved inside the root, and only if it is what that path should be; XENSTORED_PATH is the
+// caller's, used as is.
 import { existsSync } from "node:fs";
-/** Where host paths are (a HostRoot: `--root /host` in a container). */
-export interface HostPaths {
-  path(rel: string): string;
-}
+import type { FileKind } from "../../native/index.ts";
 import type { Logger } from "../log/logger.ts";
 import { XenstoreClient, type XenstoreClientOptions } from "./client.ts";
 import { DeviceTransport } from "./device-transport.ts";
 import { SocketTransport } from "./socket-transport.ts";
 
+/** Where host paths are (a HostRoot: `--root /host` in a container). */
+export interface HostPaths {
+  path(rel: string): string;
+  openDevice(rel: string, kinds: readonly FileKind[]): number;
+}
+
 export interface XenstoreLocation {
   kind: "socket" | "device";
   path: string;
+  /** Opens the device (found under a root: resolved inside it); by path when absent. */
+  open?(): number;
 }
 
 const SOCKETS = ["run/xenstored/socket", "var/run/xenstored/socket"];
-const DEVICES = ["dev/xen/xenbus", "proc/xen/xenbus"];
+/** The devices and what each is: the driver's character device, xenfs's file. */
+const DEVICES: readonly (readonly [string, FileKind])[] = [["dev/xen/xenbus", "character device"], ["proc/xen/xenbus", "regular file"]];
 
 /** The first xenstore endpoint that exists, or undefined when this is not a Xen host. */
 export function findXenstore(
@@ -33,9 +41,9 @@ export function findXenstore(
     const path = root.path(rel);
     if (existsSync(path)) return { kind: "socket", path };
   }
-  for (const rel of DEVICES) {
+  for (const [rel, kind] of DEVICES) {
     const path = root.path(rel);
-    if (existsSync(path)) return { kind: "device", path };
+    if (existsSync(path)) return { kind: "device", path, open: () => root.openDevice(rel, [kind]) };
   }
   return undefined;
 }
@@ -60,6 +68,6 @@ export async function connectXenstore(
   loc: XenstoreLocation,
   opts: { timeoutMs?: number; log?: Logger } = {},
 ): Promise<XenstoreClient> {
-  const transport = loc.kind === "socket" ? new SocketTransport(loc.path) : new DeviceTransport(loc.path);
+  const transport = loc.kind === "socket" ? new SocketTransport(loc.path) : new DeviceTransport(loc.path, loc.open?.());
   return new XenstoreClient(transport, clientOptionsFor(loc.kind, opts));
 }

@@ -1,6 +1,6 @@
 // Finding xenstore on a host (under a HostRoot) and connecting to it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { HostRoot } from "../../src/collectors/host-root.ts";
@@ -26,9 +26,9 @@ describe("findXenstore", () => {
   test("order: /proc/xen/xenbus < /dev/xen/xenbus < /var/run socket < /run socket, all under the root", () => {
     const host = new HostRoot(root);
     touch("proc/xen/xenbus");
-    expect(findXenstore(host, {})).toEqual({ kind: "device", path: join(root, "proc/xen/xenbus") });
+    expect(findXenstore(host, {})).toMatchObject({ kind: "device", path: join(root, "proc/xen/xenbus") });
     touch("dev/xen/xenbus");
-    expect(findXenstore(host, {})).toEqual({ kind: "device", path: join(root, "dev/xen/xenbus") });
+    expect(findXenstore(host, {})).toMatchObject({ kind: "device", path: join(root, "dev/xen/xenbus") });
     touch("var/run/xenstored/socket");
     expect(findXenstore(host, {})).toEqual({ kind: "socket", path: join(root, "var/run/xenstored/socket") });
     touch("run/xenstored/socket");
@@ -39,6 +39,51 @@ describe("findXenstore", () => {
     const host = new HostRoot(root);
     expect(findXenstore(host, { XENSTORED_PATH: "/tmp/xs/socket" })).toEqual({ kind: "socket", path: "/tmp/xs/socket" });
     expect(findXenstore(host, { XENSTORED_PATH: "/dev/xen/xenbus" })).toEqual({ kind: "device", path: "/dev/xen/xenbus" });
+  });
+});
+
+describe("the xenbus device under a root (--root /host) is opened inside it, and only as a device", () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), "xga-devxs-"));
+    mkdirSync(join(root, "dev/xen"), { recursive: true });
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const device = join("dev/xen/xenbus");
+  const reset = () => rmSync(join(root, device), { force: true });
+
+  test("a regular file there: refused, naming what it is", async () => {
+    reset();
+    writeFileSync(join(root, device), "");
+    const loc = findXenstore(new HostRoot(root), {})!;
+    await expect(connectXenstore(loc)).rejects.toThrow("dev/xen/xenbus is a regular file, not a character device; not opened");
+  });
+
+  test("a symbolic link to an absolute path: resolved inside the root, not on the host", async () => {
+    reset();
+    symlinkSync("/dev/null", join(root, device));
+    const loc = findXenstore(new HostRoot(root), {});
+    // existsSync follows the link to the host's /dev/null; the open does not leave the root.
+    expect(loc?.kind).toBe("device");
+    await expect(connectXenstore(loc!)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  test("xenfs's proc/xen/xenbus is a regular file, and is opened as one", () => {
+    reset();
+    mkdirSync(join(root, "proc/xen"), { recursive: true });
+    writeFileSync(join(root, "proc/xen/xenbus"), "");
+    const loc = findXenstore(new HostRoot(root), {})!;
+    expect(loc.path).toBe(join(root, "proc/xen/xenbus"));
+    closeSync(loc.open!());
+    rmSync(join(root, "proc"), { recursive: true });
+  });
+
+  test.skipIf(process.getuid?.() !== 0)("a character device: opened read-write", () => {
+    reset();
+    expect(Bun.spawnSync(["mknod", join(root, device), "c", "1", "3"]).exitCode).toBe(0);
+    const fd = new HostRoot(root).openDevice(device, ["character device"]);
+    expect(fstatSync(fd).isCharacterDevice()).toBe(true);
+    closeSync(fd);
   });
 });
 
