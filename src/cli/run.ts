@@ -77,7 +77,11 @@ export async function runMain(rawArgs: string[]): Promise<number> {
     watchdogUsec: watchdogUsec(env),
     clockJumps: watchClockJumps,
     afterFullPublish: () => settle(log),
-    requests: defaultRequestsHook(log, { types: (client, base) => [fsfreeze.requestType(client, base)], onLost: () => fsfreeze.lost() }),
+    requests: defaultRequestsHook(log, {
+      types: (client, base) => [fsfreeze.requestType(client, base)],
+      onLost: () => fsfreeze.lost(),
+      onPolicy: (policy) => void fsfreeze.policyChanged(policy),
+    }),
   });
 
   // Installed before anything starts: a signal during start-up is handled too.

@@ -8,6 +8,7 @@
 //   withdraw()        clean stop: feature keys removed, awaited before the link is closed
 import type { LoadedConfig } from "../config/file.ts";
 import { requestPolicy } from "../config/file.ts";
+import type { RequestPolicy } from "../config/request-policy.ts";
 import type { Logger } from "../log/logger.ts";
 import { RequestChannel } from "./channel.ts";
 import { requestTypes } from "./registry.ts";
@@ -25,6 +26,8 @@ export interface RequestsHookOptions {
   types?(loaded: LoadedConfig, log: Logger, client: RequestClient, base: string): readonly RequestType[];
   /** The link was lost (fsfreeze thaws: no thaw request can reach it any more). */
   onLost?(): void;
+  /** SIGHUP loaded a new policy (fsfreeze thaws when it is no longer allowed). */
+  onPolicy?(policy: RequestPolicy): void;
 }
 
 export class RequestsHook {
@@ -63,7 +66,9 @@ export class RequestsHook {
 
   reloaded(loaded: LoadedConfig): void {
     const channel = this.channel;
-    void this.started.then(() => channel?.setPolicy(requestPolicy(loaded)));
+    const policy = requestPolicy(loaded);
+    this.opts.onPolicy?.(policy);
+    void this.started.then(() => channel?.setPolicy(policy));
   }
 
   async withdraw(): Promise<void> {
@@ -78,11 +83,15 @@ export class RequestsHook {
  * The agent's hook: static-ip through the kernel's rtnetlink (one NetConfig for the process: it
  * remembers what it added), and the types the process adds (fsfreeze, with its own lifetime).
  */
-export function defaultRequestsHook(log: Logger, more?: { types(client: RequestClient, base: string): readonly RequestType[]; onLost(): void }): RequestsHook {
+export function defaultRequestsHook(
+  log: Logger,
+  more?: { types(client: RequestClient, base: string): readonly RequestType[]; onLost(): void; onPolicy?(policy: RequestPolicy): void },
+): RequestsHook {
   const net = new RtnetlinkNetConfig();
   return new RequestsHook({
     log,
     types: (loaded, tagged, client, base) => [staticIpType({ net, root: new HostRoot(loaded.config.root), log: tagged }), ...(more?.types(client, base) ?? [])],
     onLost: () => more?.onLost(),
+    onPolicy: (policy) => more?.onPolicy?.(policy),
   });
 }

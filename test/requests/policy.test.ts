@@ -4,6 +4,8 @@ import { checkPolicyTable, REQUEST_POLICY, resolvePolicy } from "../../src/confi
 import { parseConfigText, requestPolicy } from "../../src/config/file.ts";
 import { renderToml } from "../../src/cli/config.ts";
 import { resolveConfig } from "../../src/config/options.ts";
+import { silentLogger } from "../../src/log/logger.ts";
+import { RequestsHook } from "../../src/requests/hook.ts";
 
 describe("policy", () => {
   test("defaults: static-ip and the read-only queries on, fsfreeze off; unknown types denied", () => {
@@ -36,5 +38,16 @@ describe("policy", () => {
     const values = parseConfigText("[requests]\nstatic-ip = false\n", "/x.toml");
     const text = renderToml({ ...resolveConfig({ env: {} }), file: { path: "/x.toml", explicit: true, found: true, values } });
     expect(text).toMatch(/\[requests\]\nstatic-ip = false +# file \/x\.toml\nping +?= true +# default/);
+  });
+});
+
+describe("SIGHUP", () => {
+  test("the hook hands each reloaded policy to the process (fsfreeze thaws when it is turned off)", () => {
+    const seen: boolean[] = [];
+    const hook = new RequestsHook({ log: silentLogger, onPolicy: (p) => seen.push(p.allows("fsfreeze")) });
+    const loaded = (fsfreeze: boolean) => ({ ...resolveConfig({}), file: { path: "(test)", explicit: false, found: true, values: { requests: { fsfreeze } } } });
+    hook.reloaded(loaded(true));
+    hook.reloaded(loaded(false));
+    expect(seen).toEqual([true, false]);
   });
 });

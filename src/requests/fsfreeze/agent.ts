@@ -1,6 +1,7 @@
 // fsfreeze in the daemon: the service built from the configuration, served on each xenstore
 // connection the supervisor opens, stopped (thawing) before the agent exits.
 import type { AgentConfig } from "../../config/options.ts";
+import type { RequestPolicy } from "../../config/request-policy.ts";
 import type { HostRoot } from "../../collectors/host-root.ts";
 import { collectVolumesOnce, mountinfoPath } from "../../collectors/volumes/collector.ts";
 import { parseMountinfo } from "../../collectors/volumes/mountinfo.ts";
@@ -10,7 +11,7 @@ import { freezeFilesystem, thawFilesystem } from "../../../native/index.ts";
 import { DirectoryHooks } from "./hooks.ts";
 import { FileMarker } from "./marker.ts";
 import { STATE_KEY, type FreezeStateName, type ThawCause } from "./protocol.ts";
-import { fsfreezeType } from "./request-type.ts";
+import { FSFREEZE_TYPE, fsfreezeType } from "./request-type.ts";
 import { FsfreezeService, recoverAfterCrash, type Filesystems } from "./service.ts";
 import type { RequestClient, RequestType } from "../types.ts";
 
@@ -75,6 +76,18 @@ export class FsfreezeAgent {
   lost(): void {
     this.link = undefined;
     void this.service.handle({ type: "shutdown", cause: "xenstore-lost" });
+  }
+
+  /**
+   * SIGHUP loaded a policy: with fsfreeze no longer allowed, what is frozen is thawed now (the
+   * thaw request the host would send is refused from now on, so waiting for the automatic thaw
+   * would keep the guest frozen for nothing).
+   */
+  async policyChanged(policy: RequestPolicy): Promise<void> {
+    if (policy.allows(FSFREEZE_TYPE) || !this.service.current.frozen) return;
+    this.log.info("fsfreeze turned off in the configuration: thawing now");
+    await this.service.handle({ type: "shutdown", cause: "disabled" });
+    await this.service.flushed();
   }
 
   /** SIGTERM, SIGINT, a failed start: thaws what is frozen; no request is carried out after it. */

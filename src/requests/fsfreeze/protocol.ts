@@ -25,7 +25,7 @@ export const REPLY_KEY = "data/fsfreeze/reply";
 export type FsfreezeOp = "freeze" | "thaw" | "status";
 export type FreezeStateName = "thawed" | "freezing" | "frozen";
 /** What ended the last freeze. */
-export type ThawCause = "request" | "timeout" | "SIGTERM" | "SIGINT" | "xenstore-lost" | "stop" | "restart";
+export type ThawCause = "request" | "timeout" | "SIGTERM" | "SIGINT" | "xenstore-lost" | "stop" | "restart" | "disabled";
 
 export interface FsfreezeRequest {
   id: string;

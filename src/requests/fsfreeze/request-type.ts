@@ -18,9 +18,12 @@ function idOf(request: PendingRequest<FsfreezeRequest>): string {
   return parsed.ok ? parsed.request.id : parsed.id;
 }
 
+/** The type's name: its `[requests]` key. */
+export const FSFREEZE_TYPE = "fsfreeze";
+
 export function fsfreezeType(service: FsfreezeService): RequestType<FsfreezeRequest> {
   return {
-    name: "fsfreeze",
+    name: FSFREEZE_TYPE,
     feature: FEATURE_KEY,
     featureFallback: FEATURE_KEY_FALLBACK,
     watch: [REQUEST_KEY],

@@ -139,6 +139,22 @@ for (const kind of ["c"] as DaemonKind[]) {
       }
     });
 
+    test("SIGHUP turning fsfreeze off while frozen: thawed at once (thawedBy disabled), not at the automatic thaw", async () => {
+      const a = await serve();
+      try {
+        const frozen = await sendFsfreeze(dom0, xs.domid, { op: "freeze", mounts: ["/"] }, 5000);
+        expect(frozen).toMatchObject({ ok: true, state: "frozen" });
+        await a.agent.policyChanged(resolvePolicy({ fsfreeze: true })); // still allowed: nothing happens
+        expect(a.calls).toEqual(["freeze /"]);
+        await a.agent.policyChanged(resolvePolicy({ fsfreeze: false }));
+        expect(a.calls).toEqual(["freeze /", "thaw /"]);
+        expect(await dom0.read(`${home()}/${STATE_KEY}`)).toBe("thawed");
+        expect(a.agent.service.current.frozen).toBeUndefined();
+      } finally {
+        await a.close();
+      }
+    });
+
     test("the dom0 side fails fast without an agent, and times out when the agent is gone", async () => {
       await expect(sendFsfreeze(dom0, xs.domid, { op: "status" }, 5000)).rejects.toThrow("does not serve fsfreeze");
       await expect(sendFsfreeze(dom0, 999, { op: "status" }, 5000)).rejects.toThrow("domain 999 does not exist");
