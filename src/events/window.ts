@@ -126,6 +126,11 @@ export class SettleBatch<R extends string> {
     private readonly timers: Timers = realTimers,
   ) {}
 
+  /** The reasons waiting for the settle to end. */
+  get waiting(): R[] {
+    return [...this.reasons];
+  }
+
   fire(reason: R): void {
     this.reasons.add(reason);
     this.timer ??= this.timers.setTimeout(() => {

@@ -14,14 +14,22 @@ export interface LinkSessionOptions {
   log: Logger;
   /** Roots watched for changes by others (every schema's). */
   watchedRoots: readonly string[];
+  /** Owned keys no watch covers (every schema's memory tick key). */
+  unwatchedKeys: readonly string[];
   /** The current pipeline's mirror. */
   written(): ReadonlyMap<string, string>;
   /** `path` was changed or removed by someone else. */
   changedByOthers(path: string): void;
+  /** A republish is asked for or settling (changes by others need no check then). */
+  republishPending(): boolean;
+  /** Moves each time a republish starts reading the tree back. */
+  republishEpoch(): number;
   /** A migration/resume trigger fired on this link. */
   trigger(reason: TriggerReason): void;
   /** The resume watches are in place (their registration events are behind). */
   watching(): void;
+  /** The watches on the agent's keys are in place (changes by others are noticed from now on). */
+  watchingKeys?(): void;
   /** The SR-IOV listing changed: interfaces are classified again. */
   sriovChanged(): void;
 }
@@ -44,6 +52,9 @@ export class LinkSession {
       client,
       base,
       roots: opts.watchedRoots,
+      unwatched: opts.unwatchedKeys,
+      republishPending: opts.republishPending,
+      republishEpoch: opts.republishEpoch,
       written: opts.written,
       changed: opts.changedByOthers,
       log: opts.log.withTag("publisher"),
@@ -53,7 +64,7 @@ export class LinkSession {
       name: "resume watches",
       register: () => registerWatchTriggers(client, opts.trigger, opts.log.withTag("lifecycle"), base),
     }, opts.watching);
-    this.watches.add({ name: "watches on the agent's keys", register: async () => (await foreign.start(), foreign) });
+    this.watches.add({ name: "watches on the agent's keys", register: async () => (await foreign.start(), foreign) }, opts.watchingKeys);
     const sriov = new SriovDirectory(client, opts.log.withTag("sriov"));
     this.sriov = sriov;
     this.watches.add({

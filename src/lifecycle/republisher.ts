@@ -32,6 +32,11 @@ export class Republisher {
     this.coalescer = new SettleBatch(opts.settleMs, (reasons) => this.run(reasons));
   }
 
+  /** A republish is coming (a clock step alone only checks the tree, so it does not count). */
+  get pending(): boolean {
+    return this.coalescer.waiting.some((r) => r !== "clock-jump");
+  }
+
   trigger(reason: TriggerReason): void {
     this.coalescer.fire(reason);
   }

@@ -87,6 +87,8 @@ export interface SupervisorEvents {
   reconnectFailed?(attempt: number, nextDelayMs: number): void;
   /** The resume watches are registered on the current link (their first events are behind). */
   watching?(): void;
+  /** The watches on the agent's own keys are registered on the current link. */
+  watchingKeys?(): void;
   reloaded?(ok: boolean): void;
   published?(result: PublishResult): void;
   /** A clock step alone was checked against the tree: `replaced` says whether it was gone. */
@@ -97,6 +99,7 @@ export interface SupervisorEvents {
 const ALL_OWNED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.owned))];
 /** Watched for changes by others: every schema's roots (events elsewhere cost nothing). */
 const ALL_WATCHED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.watched))];
+const ALL_UNWATCHED = [...new Set(Object.values(SCHEMAS).flatMap((s) => s.unwatched))];
 
 export class Supervisor {
   readonly events: SupervisorEvents = {};
@@ -241,10 +244,14 @@ export class Supervisor {
     const session = new LinkSession(link, {
       log: this.log,
       watchedRoots: ALL_WATCHED,
+      unwatchedKeys: ALL_UNWATCHED,
       written: () => this.sources?.pipeline.written() ?? new Map(),
       changedByOthers: (path) => this.sources?.pipeline.forget(path),
+      republishPending: () => this.republisher.pending || (this.sources?.pipeline.republishPending ?? false),
+      republishEpoch: () => this.sources?.pipeline.republishEpoch ?? 0,
       trigger: (r) => this.onWatchTrigger(session, r),
       watching: () => this.events.watching?.(),
+      watchingKeys: () => this.events.watchingKeys?.(),
       sriovChanged: () => {
         if (this.session === session) this.sources?.reclassifyInterfaces();
       },

@@ -32,6 +32,8 @@ export class Pipeline {
   private lastError: unknown;
   /** A republish waiting for the next publish: what to start the mirror from. */
   private pendingReset: ReadBack | undefined;
+  /** Counts republishes that started reading the tree back. */
+  private resets = 0;
   /** Changes xenstored answered EAGAIN to are tried again on this schedule. */
   private readonly eagain = new Backoff(EAGAIN_BACKOFF);
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -74,6 +76,16 @@ export class Pipeline {
   republish(readBack?: ReadBack): void {
     this.pendingReset = readBack ?? (async () => new Map());
     this.schedule();
+  }
+
+  /** A republish was asked for and has not started reading the tree back yet. */
+  get republishPending(): boolean {
+    return this.pendingReset !== undefined;
+  }
+
+  /** Moves each time a republish starts reading the tree back. */
+  get republishEpoch(): number {
+    return this.resets;
   }
 
   /** Someone else changed or removed `path`: what the agent has there is written again. */
@@ -129,6 +141,7 @@ export class Pipeline {
         const reset = this.pendingReset;
         this.pendingReset = undefined;
         if (reset) {
+          this.resets++;
           const found = await reset();
           this.publisher.reset(found);
           this.builder.reset();

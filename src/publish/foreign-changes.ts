@@ -3,13 +3,17 @@
 // keys are written again within a round trip, without polling and without reading back the
 // agent's own writes.
 //
-// A watch on each of the schema's few watched roots reports every change below it, the agent's
-// own writes included. Those are expected: the target wrapper counts each write and removal it
-// sends, and one event per path is taken off the count. Any other event that touches a key the
-// agent has written costs one READ of that path: gone, or not the value written, and the pipeline
-// forgets it (and what is below), so the next publish writes it again. Events elsewhere (dom0's
-// control/shutdown, the toolstack's own keys) cost nothing. At rest the only traffic is one event
-// per own write (a memory tick: one).
+// A watch on each of the schema's watched keys reports every change at or below it, the agent's
+// own writes included, and the key itself when an ancestor is removed. The agent's own events are
+// expected: the target wrapper counts each write and removal it sends, and one event per path is
+// taken off the count. Any other event that touches a key the agent has written is a suspect;
+// suspects that arrive together (dom0 removing a subtree fires one event per watched key below
+// it) are checked together after VERIFY_SETTLE_MS, one READ each: gone, or not the value written,
+// and the pipeline forgets them (and what is below) in the same tick, so they are written again
+// in one publish (one heartbeat). A removal also forgets the schema's unwatched keys (memory):
+// they may have gone with the same ancestor, and nothing else would tell. Events elsewhere (dom0's
+// control/shutdown, the toolstack's own keys) cost nothing. At rest there is no traffic at all:
+// the memory key written on every tick is not watched.
 import type { Logger } from "../log/logger.ts";
 import type { WatchingClient } from "../xenstore/client.ts";
 import { XenstoreError } from "../xenstore/errors.ts";
@@ -20,6 +24,8 @@ import type { PublishTarget } from "./publisher.ts";
  * was already gone, a write sent before the watch existed) must not hide a later foreign change.
  */
 const EXPECTATION_TTL_MS = 10_000;
+/** Suspects arriving within this of the first are checked together (one dom0 removal burst). */
+export const VERIFY_SETTLE_MS = 20;
 
 export interface ForeignChangeOptions {
   client: WatchingClient;
@@ -27,19 +33,29 @@ export interface ForeignChangeOptions {
   base: string;
   /** The schema's watched roots (relative). */
   roots: readonly string[];
+  /** Owned keys not watched (the memory tick's): forgotten with any removal found. */
+  unwatched: readonly string[];
   /** What the agent believes it wrote now (the current pipeline's mirror). */
   written(): ReadonlyMap<string, string>;
   /** `path` (and what is below it) is no longer what the agent wrote. */
   changed(path: string): void;
   log: Logger;
   now?: () => number;
+  /** A republish is asked for or settling: it reads the whole tree back, so suspects need no READ. */
+  republishPending?(): boolean;
+  /** Moves each time a republish starts reading the tree back (what it found supersedes older READs). */
+  republishEpoch?(): number;
 }
 
 export class ForeignChangeWatch {
   private readonly expected = new Map<string, { count: number; at: number }>();
   private readonly handles: { unwatch(): Promise<void> }[] = [];
+  private readonly registered = new Set<string>();
   private closed = false;
   private readonly now: () => number;
+  /** Events on the agent's keys waiting for the settle timer. */
+  private readonly suspects = new Set<string>();
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly opts: ForeignChangeOptions) {
     this.now = opts.now ?? (() => performance.now());
@@ -66,8 +82,14 @@ export class ForeignChangeWatch {
     const { base, roots, client } = this.opts;
     for (const root of roots) {
       if (this.closed) return;
+      // A retry after a failed registration goes on where that one stopped (a second WATCH of
+      // the same path and token would be refused with EEXIST).
+      if (this.registered.has(root)) continue;
       let first = true;
       const abs = base ? `${base}/${root}` : root;
+      // Requests sent before this WATCH fire nothing for it (one connection is processed in
+      // order), so expecting their events would hide the next foreign change there.
+      for (const path of this.expected.keys()) if (path === root || path.startsWith(`${root}/`)) this.expected.delete(path);
       this.handles.push(await client.watch(abs, (eventPath) => {
         if (first && eventPath === abs) {
           first = false; // the registration's own event
@@ -75,11 +97,14 @@ export class ForeignChangeWatch {
         }
         this.onEvent(base && eventPath.startsWith(`${base}/`) ? eventPath.slice(base.length + 1) : eventPath);
       }));
+      this.registered.add(root);
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.settleTimer);
+    this.suspects.clear();
     await Promise.allSettled(this.handles.splice(0).map((h) => h.unwatch()));
   }
 
@@ -107,27 +132,51 @@ export class ForeignChangeWatch {
     const written = this.opts.written();
     const mine = written.has(path) || [...written.keys()].some((k) => k.startsWith(`${path}/`));
     if (!mine) return;
-    void this.verify(path);
+    this.suspects.add(path);
+    this.settleTimer ??= setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.verify();
+    }, VERIFY_SETTLE_MS);
   }
 
-  /** One READ decides: gone or different, and the keys there are written again. */
-  private async verify(path: string): Promise<void> {
+  /** One READ per suspect decides: gone or different, and those keys are written again together. */
+  private async verify(): Promise<void> {
     const { client, base, log } = this.opts;
-    let now: string | undefined;
-    try {
-      now = await client.read(base ? `${base}/${path}` : path);
-    } catch (e) {
-      if (!(e instanceof XenstoreError)) return; // the link: a reconnect republishes anyway
-      now = undefined;
-    }
-    if (this.closed) return;
-    const ours = this.opts.written().get(path);
-    if (now === undefined) {
-      log.info(`${path} was removed by someone else: writing it again`);
-      this.opts.changed(path);
-    } else if (ours !== undefined && now !== ours) {
-      log.info(`${path} was changed by someone else: writing the agent's value again`);
-      this.opts.changed(path);
-    }
+    const paths = [...this.suspects];
+    this.suspects.clear();
+    // After a migration the removal events, the watches' re-registration events and the
+    // triggers arrive together; the republish alone puts the tree right, once.
+    const covered = () => this.opts.republishPending?.() ?? false;
+    if (covered()) return;
+    const epoch = this.opts.republishEpoch?.();
+    const found = await Promise.all(paths.map(async (path): Promise<string | undefined | typeof LINK_LOST> => {
+      try {
+        return await client.read(base ? `${base}/${path}` : path);
+      } catch (e) {
+        return e instanceof XenstoreError ? undefined : LINK_LOST; // the link: a reconnect republishes anyway
+      }
+    }));
+    if (this.closed || covered() || this.opts.republishEpoch?.() !== epoch) return;
+    const written = this.opts.written();
+    const removed: string[] = [];
+    const overwritten: string[] = [];
+    paths.forEach((path, i) => {
+      const now = found[i];
+      if (now === LINK_LOST) return;
+      if (now === undefined) removed.push(path);
+      else if (written.has(path) && now !== written.get(path)) overwritten.push(path);
+    });
+    if (removed.length) log.info(`${listed(removed)} removed by someone else: writing ${removed.length === 1 ? "it" : "them"} again`);
+    if (overwritten.length) log.info(`${listed(overwritten)} changed by someone else: writing the agent's ${overwritten.length === 1 ? "value" : "values"} again`);
+    for (const path of [...removed, ...overwritten]) this.opts.changed(path);
+    if (removed.length) for (const path of this.opts.unwatched) if (written.has(path)) this.opts.changed(path);
   }
+}
+
+const LINK_LOST = Symbol("link lost");
+
+/** A few paths by name, the rest counted (a subtree's removal is one line, not one per key). */
+function listed(paths: readonly string[]): string {
+  const shown = paths.slice(0, 3).join(", ");
+  return paths.length > 3 ? `${shown} and ${paths.length - 3} more` : shown;
 }

@@ -79,6 +79,8 @@ export class Publisher {
   private readonly refused = new Map<string, string>();
   /** Paths the guest may not write (EACCES: `control/` under plain xl): warned once, skipped. */
   private readonly denied = new Set<string>();
+  /** Paths ever denied on this publisher: a denial after a reset is logged at debug only. */
+  private readonly deniedBefore = new Set<string>();
   private readonly log: Logger;
 
   constructor(
@@ -194,7 +196,10 @@ export class Publisher {
       if (code === "EAGAIN") return "deferred";
       if (c.op === "write" && code === "EACCES") {
         this.denied.add(c.path);
-        this.log.warn(`not allowed to write ${c.path} (EACCES); leaving it out` +
+        // Tried again after every migration (the next host may allow it); said once.
+        const say = this.deniedBefore.has(c.path) ? this.log.debug : this.log.warn;
+        this.deniedBefore.add(c.path);
+        say.call(this.log, `not allowed to write ${c.path} (EACCES); leaving it out` +
           (c.path.startsWith("control/") ? " — control/ is read-only for guests on plain xl hosts" : ""));
       } else {
         if (c.op === "write") this.refused.set(c.path, c.value);

@@ -5,7 +5,11 @@
 //   owned      every key or subtree the schema may write: read back to reconcile after a restart,
 //              migration or reconnect (what is there and not wanted is removed, the rest is
 //              written only where it differs), and checked when dom0 changes something under
-//   watched    the few roots watched for changes by others (dom0 removing `attr/vif`)
+//   watched    the roots watched for changes by others (dom0 removing `attr/vif`): every owned
+//              key but the memory one, whose write on every tick would otherwise fire an event
+//              back at the agent (a guest's only traffic at rest, so its cost to dom0 doubled)
+//   unwatched  those owned keys left out of `watched`: a removal noticed elsewhere (their parent
+//              went) writes them again too
 //   heartbeat  the key rewritten after every batch that changed something, and the keys that
 //              alone do not move it
 //   phase      the write order
@@ -35,9 +39,18 @@ export interface Schema {
   readonly toolstackOnly: boolean;
   readonly owned: readonly string[];
   readonly watched: readonly string[];
+  readonly unwatched: readonly string[];
   readonly heartbeat?: { key: string; quietKeys: readonly string[] };
   phase(path: string): number;
 }
+
+const STD_OWNED = [
+  "data/os_distro", "data/os_name", "data/os_majorver", "data/os_minorver", "data/os_uname",
+  "data/meminfo_total", "data/meminfo_free", "data/host_name_dns", "data/domain", "data/volumes", HEARTBEAT_KEY,
+  "attr/PVAddons", "attr/vif", "xenserver/attr/net-sriov-vf",
+  "feature/hotplug", "control/feature-balloon", "control/feature-vcpu-hotplug",
+];
+const STD_MEMORY_FREE = "data/meminfo_free";
 
 export const std: Schema = {
   name: "std",
@@ -46,14 +59,10 @@ export const std: Schema = {
     return { tree, carried: slots };
   },
   toolstackOnly: true,
-  owned: [
-    "data/os_distro", "data/os_name", "data/os_majorver", "data/os_minorver", "data/os_uname",
-    "data/meminfo_total", "data/meminfo_free", "data/host_name_dns", "data/domain", "data/volumes", HEARTBEAT_KEY,
-    "attr/PVAddons", "attr/vif", "xenserver/attr/net-sriov-vf",
-    "feature/hotplug", "control/feature-balloon", "control/feature-vcpu-hotplug",
-  ],
-  watched: ["data", "attr", "xenserver/attr", "feature", "control"],
-  heartbeat: { key: HEARTBEAT_KEY, quietKeys: ["data/meminfo_free"] },
+  owned: STD_OWNED,
+  watched: STD_OWNED.filter((k) => k !== STD_MEMORY_FREE),
+  unwatched: [STD_MEMORY_FREE],
+  heartbeat: { key: HEARTBEAT_KEY, quietKeys: [STD_MEMORY_FREE] },
   phase: dom0Phase,
 };
 
@@ -62,7 +71,8 @@ export const rfc: Schema = {
   tree: (facts, interfaces, carried) => ({ tree: rfcTree(facts, interfaces), carried }),
   toolstackOnly: false,
   owned: ["data/xen-guest-agent", "data/os", "data/memory", "data/host", "data/net", "data/volumes", "data/vcpus"],
-  watched: ["data"],
+  watched: ["data/xen-guest-agent", "data/os", "data/memory/total-kib", "data/host", "data/net", "data/volumes", "data/vcpus"],
+  unwatched: ["data/memory/available-kib"],
   phase: dom0Phase,
 };
 

@@ -357,3 +357,72 @@ describe("reload and stop", () => {
   });
 });
 
+
+describe("changes by others, and what the watches cost at rest", () => {
+  const MEMINFO = (availableKiB: number) => `MemTotal:        2048000 kB\nMemFree:          512000 kB\nMemAvailable:    ${availableKiB} kB\n`;
+
+  test("a memory tick at rest: the new value is written and no watch event comes back to the guest", async () => {
+    h = await new Harness({ cli: { "memory-interval": 1 } }).start();
+    await h.converged();
+    const heartbeat = h.published().get("data/updated");
+    const mark = h.srv.watchEventsSent.length;
+    h.root.write({ "proc/meminfo": MEMINFO(777000) });
+    await h.converged(5000, "meminfo_free moved");
+    for (let ticks = 0; h.published().get("data/meminfo_free") !== "777000"; ticks++) {
+      expect(ticks).toBeLessThan(5);
+      await h.next("published", 3000);
+    }
+    expect(h.srv.watchEventsSent.slice(mark).filter((e) => e.domid === 5)).toEqual([]);
+    expect(h.published().get("data/updated")).toBe(heartbeat!); // memory alone does not move the heartbeat
+  });
+
+  test("dom0 removes every data/ key at once: all written again in one publish, the unwatched memory key too", async () => {
+    const writes: string[] = [];
+    h = new Harness({ wrapTarget: (t) => ({ name: t.name, write: (p, v) => (writes.push(p), t.write(p, v)), rm: (p) => t.rm(p) }) });
+    await h.start();
+    await h.converged();
+    const keys = [...h.published().keys()].filter((k) => k.startsWith("data/") && k.split("/").length === 2);
+    expect(keys).toContain("data/meminfo_free");
+    writes.length = 0;
+    h.srv.mutate((c) => {
+      for (const k of keys) h!.srv.store.rm(`${HOME}/${k}`, 0, c);
+    });
+    await h.converged(1000, "every data/ key written again");
+    expect(writes.filter((p) => p === "data/updated")).toHaveLength(1);
+    expect(writes.filter((p) => p === "data/meminfo_free")).toHaveLength(1);
+    expect(h.log.lines.filter((l) => /removed by someone else/.test(l.message))).toHaveLength(1);
+    expect(h.sup.republishes).toBe(0);
+  });
+
+  test("a migration's removals and new unique-domain-id together: one republish, every key written once, no repair", async () => {
+    const writes: string[] = [];
+    h = new Harness({
+      uniqueDomainId: "aaaaaaaa-0000-0000-0000-000000000001",
+      supervisor: { settleMs: 100 }, // the production settle: longer than the foreign-change check's
+      wrapTarget: (t) => ({ name: t.name, write: (p, v) => (writes.push(p), t.write(p, v)), rm: (p) => t.rm(p) }),
+    });
+    await h.start();
+    await h.converged();
+    const keys = [...h.published().keys()].filter((k) => /^(data|attr)\/[^/]+$/.test(k));
+    writes.length = 0;
+    const republished = h.next("republished", 3000);
+    h.srv.mutate((c) => {
+      for (const k of keys) h!.srv.store.rm(`${HOME}/${k}`, 0, c);
+      h!.srv.store.write(`${HOME}/unique-domain-id`, "aaaaaaaa-0000-0000-0000-000000000002", 0, c);
+    });
+    expect(await republished).toEqual(["unique-domain-id"]);
+    await h.converged(1000);
+    const twice = writes.filter((p, i) => writes.indexOf(p) !== i);
+    expect(twice).toEqual([]);
+    expect(h.log.lines.filter((l) => /by someone else/.test(l.message))).toEqual([]);
+  });
+
+  test("rfc: dom0 removes data/memory: both memory keys come back (only one of them is watched)", async () => {
+    h = await new Harness({ cli: { schema: "rfc" } }).start();
+    await h.converged();
+    expect(h.published().get("data/memory/available-kib")).toBe("1024000");
+    h.srv.wipe(`${HOME}/data/memory`);
+    await h.converged(1000, "data/memory written again");
+    expect(h.published().get("data/memory/total-kib")).toBe("2048000");
+  });
+});

@@ -183,9 +183,9 @@ export class Harness {
     });
     this.sup.events.published = () => this.changed();
     this.sup.events.republished = () => this.changed();
-    const watching = this.next("watching", 10_000);
+    const watching = Promise.all([this.next("watching", 10_000), this.next("watchingKeys", 10_000)]);
     await this.sup.start();
-    // Triggers are only meaningful once the watches' own first events are behind.
+    // Triggers (and changes by dom0) are only meaningful once the watches' own first events are behind.
     if (opts.waitForWatches !== false) await watching;
     else watching.catch(() => {});
   }
@@ -267,7 +267,7 @@ export class Harness {
   }
 
   /** Resolves on the next supervisor event matching `pred`. */
-  next<K extends "reconnected" | "republished" | "reloaded" | "published" | "watching" | "clockStepChecked">(kind: K, ms = 5000): Promise<unknown> {
+  next<K extends "reconnected" | "republished" | "reloaded" | "published" | "watching" | "watchingKeys" | "clockStepChecked">(kind: K, ms = 5000): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const prev = this.sup.events[kind] as ((...a: unknown[]) => void) | undefined;
       const timer = setTimeout(() => {

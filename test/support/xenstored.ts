@@ -132,7 +132,8 @@ export async function startRealXenstored(
       const conf = (await Bun.file("/etc/xen/oxenstored.conf").text())
         .split("\n")
         .filter((l) => !l.startsWith("#") && !l.startsWith("pid-file"))
-        .concat([`pid-file = ${join(dir, "oxenstored.pid")}`, `access-log-file = ${join(dir, "access.log")}`])
+        // Every request in the access log, reads too, never rotated (the fleet bench counts them).
+        .concat([`pid-file = ${join(dir, "oxenstored.pid")}`, `access-log-file = ${join(dir, "access.log")}`, "access-log-read-ops = true", "access-log-nb-lines = 1000000000"])
         .join("\n");
       await Bun.write(join(dir, "oxenstored.conf"), conf);
       const hardNofile = (await run(["sh", "-c", "ulimit -Hn"])).trim();

@@ -52,6 +52,8 @@ export interface Faults {
 export class TestXenstored {
   readonly dom0SocketPath: string;
   readonly store: Store;
+  /** Every watch event sent, in order (what an agent's traffic at rest costs the daemon). */
+  readonly watchEventsSent: { domid: number; path: string }[] = [];
   private readonly conns = new Set<Conn>();
   private readonly connWaiters = new Set<() => void>();
   private readonly listeners: UnixSocketListener<unknown>[] = [];
@@ -277,6 +279,7 @@ export class TestXenstored {
           if (isUnder(ch.path, w.abs)) eventPath = ch.path;
           else if (ch.removed && isUnder(w.abs, ch.path)) eventPath = w.abs;
           if (eventPath === undefined) continue;
+          this.watchEventsSent.push({ domid: conn.state.domid, path: eventPath });
           this.send(conn, watchEvent(relativeTo(eventPath, w), w.token));
         }
       }
