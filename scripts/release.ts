@@ -2,7 +2,7 @@
 // Builds a release from the repository: every file a release publishes, in one directory, with
 // SHA256SUMS over all of them and, when the releaser gives a key, a detached signature of the sums.
 //
-//   npm run release -- [--out DIR] [--sign-key KEY] [--sign-with gpg|minisign]
+//   npm run release -- [--out DIR] [--sign-key KEY] [--sign-with gpg|minisign] [--sign-passphrase-file FILE]
 //
 // DIR (default dist/release/v<version>) then holds, flat, what is uploaded as the release assets:
 //   xen-guest-agent-linux-{x64,x64-baseline,arm64,x64-musl,arm64-musl}   scripts/build.ts --all
@@ -16,7 +16,11 @@
 // Signing: the key stays with the releaser. `--sign-key` is a gpg key id or fingerprint (gpg
 // --detach-sign --armor with --local-user) or, with `--sign-with minisign`, the path of a
 // minisign secret key. Without --sign-key the sums are written unsigned and the command says so.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+// A passphrase-protected gpg key: the passphrase comes from the environment variable
+// RELEASE_SIGN_PASSPHRASE or from the first line of --sign-passphrase-file FILE, never from the
+// command line (ps and shell histories show argv), and reaches gpg on its standard input
+// (--pinentry-mode loopback --passphrase-fd 0), so no pinentry is needed in CI.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { BINARY_FOR, DIST, RELEASE, REPO, run, VERSION } from "./package/common.ts";
 import { baselineRuntime, sha256, TARGETS } from "./build.ts";
@@ -25,6 +29,17 @@ export interface ReleaseOptions {
   out: string;
   signKey?: string;
   signWith: "gpg" | "minisign";
+  /** File whose first line is the signing key's passphrase. */
+  passphraseFile?: string;
+}
+
+/** The environment variable that may hold the signing key's passphrase. */
+export const PASSPHRASE_ENV = "RELEASE_SIGN_PASSPHRASE";
+
+/** The signing key's passphrase: --sign-passphrase-file's first line, else $RELEASE_SIGN_PASSPHRASE, else none. */
+function signingPassphrase(o: Pick<ReleaseOptions, "passphraseFile">, env: Record<string, string | undefined>): string | undefined {
+  if (o.passphraseFile !== undefined) return readFileSync(o.passphraseFile, "utf8").split("\n")[0];
+  return env[PASSPHRASE_ENV] || undefined;
 }
 
 const bun = process.execPath;
@@ -69,20 +84,23 @@ function sourceDate(): number {
 }
 
 /** Signs SHA256SUMS; returns the signature's file name, or undefined (with the reason printed). */
-export function sign(out: string, o: Pick<ReleaseOptions, "signKey" | "signWith">): string | undefined {
+export function sign(out: string, o: Pick<ReleaseOptions, "signKey" | "signWith" | "passphraseFile">, env: Record<string, string | undefined> = process.env): string | undefined {
   const sums = join(out, "SHA256SUMS");
   if (!o.signKey) {
     console.log("signature: skipped, no --sign-key given; SHA256SUMS is unsigned (see docs/release.md to sign)");
     return undefined;
   }
+  const passphrase = signingPassphrase(o, env);
   if (o.signWith === "gpg") {
     const sig = `${sums}.asc`;
-    run(["gpg", "--batch", "--yes", "--local-user", o.signKey, "--armor", "--detach-sign", "--output", sig, sums]);
-    run(["gpg", "--batch", "--verify", sig, sums]);
+    const unlock = passphrase === undefined ? [] : ["--pinentry-mode", "loopback", "--passphrase-fd", "0"];
+    run(["gpg", "--batch", "--yes", ...unlock, "--local-user", o.signKey, "--armor", "--detach-sign", "--output", sig, sums], undefined, { input: passphrase, env });
+    run(["gpg", "--batch", "--verify", sig, sums], undefined, { env });
     return basename(sig);
   }
+  if (passphrase !== undefined) throw new Error(`a passphrase (${PASSPHRASE_ENV} or --sign-passphrase-file) is supported for gpg keys only; use a passphrase-less minisign key (minisign -G -W)`);
   const sig = `${sums}.minisig`;
-  run(["minisign", "-S", "-s", o.signKey, "-m", sums, "-x", sig]);
+  run(["minisign", "-S", "-s", o.signKey, "-m", sums, "-x", sig], undefined, { env });
   return basename(sig);
 }
 
@@ -121,11 +139,13 @@ export function parseArgs(argv: string[]): ReleaseOptions {
     };
     if (a === "--out") o.out = value();
     else if (a === "--sign-key") o.signKey = value();
+    else if (a === "--sign-passphrase-file") o.passphraseFile = value();
+    else if (a === "--sign-passphrase" || a === "--passphrase") throw new Error(`${a}: a passphrase is never taken from the command line (ps shows it); set ${PASSPHRASE_ENV} or use --sign-passphrase-file FILE`);
     else if (a === "--sign-with") {
       const w = value();
       if (w !== "gpg" && w !== "minisign") throw new Error(`--sign-with is gpg or minisign, not '${w}'`);
       o.signWith = w;
-    } else throw new Error(`unknown argument '${a}' (use --out DIR, --sign-key KEY, --sign-with gpg|minisign)`);
+    } else throw new Error(`unknown argument '${a}' (use --out DIR, --sign-key KEY, --sign-with gpg|minisign, --sign-passphrase-file FILE)`);
   }
   return o;
 }

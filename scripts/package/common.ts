@@ -56,8 +56,13 @@ export function archsFrom(argv: string[], known: readonly PackageArch[] = ["x86_
   return archs as PackageArch[];
 }
 
-export function run(argv: string[], cwd?: string): string {
-  const r = Bun.spawnSync(argv, { cwd, stdout: "pipe", stderr: "pipe" });
+/**
+ * Runs `argv`, returning its output. `input` is written to its standard input (a passphrase for
+ * --passphrase-fd 0: never in argv, so never in the error message either); `env` replaces the environment.
+ */
+export function run(argv: string[], cwd?: string, o: { input?: string; env?: Record<string, string | undefined> } = {}): string {
+  const stdin = o.input === undefined ? "ignore" : new TextEncoder().encode(o.input);
+  const r = Bun.spawnSync(argv, { cwd, stdout: "pipe", stderr: "pipe", stdin, env: o.env });
   if (r.exitCode !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.exitCode}):\n${r.stdout}${r.stderr}`);
   return r.stdout.toString();
 }

@@ -5,10 +5,14 @@
 //
 // dist/talos/<arch>/                      the extension image's file system:
 //   manifest.yaml                         deploy/talos/manifest.yaml with the version
-//   rootfs/usr/local/etc/containers/xen-guest-agent.yaml      the service (deploy/talos/)
-//   rootfs/usr/local/lib/containers/xen-guest-agent/          the service's container root:
+//   rootfs/usr/local/etc/containers/xen-guest-agent-ts.yaml   the service (deploy/talos/)
+//   rootfs/usr/local/lib/containers/xen-guest-agent-ts/       the service's container root:
 //     xen-guest-agent, the glibc loader and the libraries it names, and /host (mount point)
 // dist/xen-guest-agent-talos-<version>-<arch>.tar            the same tree as one image layer
+//
+// The extension is named xen-guest-agent-ts, not xen-guest-agent: that is siderolabs' official
+// extension of the Rust agent, and Talos lists extensions and services by name only. The
+// image layer carries no architecture; docs/install.md imports each with its --arch.
 //
 // Talos has no glibc, so the container root carries the four libraries the Bun binary links
 // (libc, libdl, libm, libpthread) and the loader, copied from this Debian 12 machine (x86-64) or
@@ -16,6 +20,11 @@
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { archsFrom, binaryFor, DIST, REPO, run, VERSION, type PackageArch } from "./common.ts";
+
+/** The extension's (and its Talos service's, ext-<name>) name; the binary in it keeps its own. */
+export const TALOS_EXTENSION = "xen-guest-agent-ts";
+/** The OCI architecture of each package architecture, for `podman import --arch`. */
+export const OCI_ARCH: Record<PackageArch, string> = { x86_64: "amd64", aarch64: "arm64" };
 
 /** Where this machine keeps each architecture's C library, and where the loader must be. */
 const LIBC: Record<PackageArch, { from: string; loader: string; libDir: string }> = {
@@ -35,7 +44,7 @@ function needed(binary: string): string[] {
 export function buildTalos(arch: PackageArch): string {
   const tree = join(DIST, "talos", arch);
   rmSync(tree, { recursive: true, force: true });
-  const container = join(tree, "rootfs/usr/local/lib/containers/xen-guest-agent");
+  const container = join(tree, "rootfs/usr/local/lib/containers", TALOS_EXTENSION);
   mkdirSync(join(container, "host"), { recursive: true });
   mkdirSync(join(tree, "rootfs/usr/local/etc/containers"), { recursive: true });
 
@@ -50,7 +59,7 @@ export function buildTalos(arch: PackageArch): string {
     copyFileSync(source, join(container, target));
     chmodSync(join(container, target), 0o755);
   }
-  copyFileSync(join(REPO, "deploy/talos/xen-guest-agent.yaml"), join(tree, "rootfs/usr/local/etc/containers/xen-guest-agent.yaml"));
+  copyFileSync(join(REPO, `deploy/talos/${TALOS_EXTENSION}.yaml`), join(tree, `rootfs/usr/local/etc/containers/${TALOS_EXTENSION}.yaml`));
   writeFileSync(join(tree, "manifest.yaml"), readFileSync(join(REPO, "deploy/talos/manifest.yaml"), "utf8").replace("$VERSION", VERSION));
 
   const tar = join(DIST, `xen-guest-agent-talos-${VERSION}-${arch}.tar`);

@@ -1,15 +1,20 @@
 // Issue 17 #7: `npm run release` produces every file a release publishes, with sums that verify,
 // a signature when given a key, and a clear skip without one; the CI workflow passes actionlint.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { sha256 } from "../../scripts/build.ts";
-import { releaseFiles, sign } from "../../scripts/release.ts";
+import { PASSPHRASE_ENV, releaseFiles, sign } from "../../scripts/release.ts";
 import { lintWorkflows, workflowFiles } from "../../scripts/release/lint-workflows.ts";
 import { REPO, removeTree, tempDir } from "./support.ts";
 
 const work = tempDir("release");
-afterAll(() => removeTree(work));
+/** gpg homes made here: their agents are stopped before the directory goes. */
+const gpgHomes: string[] = [];
+afterAll(() => {
+  gpgHomes.forEach(stopAgent);
+  removeTree(work);
+});
 
 function release(args: string[], env: Record<string, string> = {}) {
   const r = Bun.spawnSync([process.execPath, "scripts/release.ts", ...args], {
@@ -25,26 +30,39 @@ function unavailable(): string | undefined {
   return undefined;
 }
 
-/** A throw-away gpg home with a passphrase-less signing key; its fingerprint. */
-function throwAwayKey(home: string): string {
-  const r = Bun.spawnSync(["gpg", "--batch", "--passphrase", "", "--quick-generate-key", "release-test@example.org", "ed25519", "sign", "1d"], {
-    env: { ...process.env, GNUPGHOME: home }, stdout: "pipe", stderr: "pipe",
+/**
+ * A throw-away gpg home with a signing key protected by `passphrase` (none when empty); its
+ * fingerprint. The agent is stopped afterwards, so the passphrase is not cached.
+ */
+function throwAwayKey(home: string, passphrase: string): string {
+  Bun.spawnSync(["mkdir", "-m", "700", home]);
+  gpgHomes.push(home);
+  const env = { ...process.env, GNUPGHOME: home };
+  const r = Bun.spawnSync(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--quick-generate-key", "release-test@example.org", "ed25519", "sign", "1d"], {
+    env, stdin: new TextEncoder().encode(passphrase), stdout: "pipe", stderr: "pipe",
   });
   if (r.exitCode !== 0) throw new Error(`gpg key generation failed: ${r.stderr}`);
-  const list = Bun.spawnSync(["gpg", "--batch", "--with-colons", "--list-secret-keys"], { env: { ...process.env, GNUPGHOME: home }, stdout: "pipe" });
+  stopAgent(home);
+  const list = Bun.spawnSync(["gpg", "--batch", "--with-colons", "--list-secret-keys"], { env, stdout: "pipe" });
   return /^fpr:+([0-9A-F]+):/m.exec(list.stdout.toString())![1]!;
 }
 
+/** Stops the gpg agent of `home`: the next use asks for the passphrase again. */
+function stopAgent(home: string): void {
+  Bun.spawnSync(["gpgconf", "--kill", "gpg-agent"], { env: { ...process.env, GNUPGHOME: home } });
+}
+
+const PASSPHRASE = "correct horse battery staple";
+
 describe("npm run release", () => {
-  test("writes every release file, SHA256SUMS over all of them and a gpg signature that verifies", () => {
+  test("writes every release file, SHA256SUMS over all of them and a gpg signature that verifies (key with a passphrase)", () => {
     const why = unavailable();
     if (why) return console.log(`skipped: release: ${why}`);
-    if (!Bun.which("gpg")) return console.log("skipped: release: no gpg to sign with");
+    if (!Bun.which("gpg") || !Bun.which("gpgconf")) return console.log("skipped: release: no gpg/gpgconf to sign with");
     const home = join(work, "gnupg");
-    Bun.spawnSync(["mkdir", "-m", "700", home]);
-    const key = throwAwayKey(home);
+    const key = throwAwayKey(home, PASSPHRASE);
     const out = join(work, "signed");
-    const r = release(["--out", out, "--sign-key", key], { GNUPGHOME: home });
+    const r = release(["--out", out, "--sign-key", key], { GNUPGHOME: home, [PASSPHRASE_ENV]: PASSPHRASE });
     expect(r.out).toContain("release 1.0.0");
     expect(r.code).toBe(0);
 
@@ -88,6 +106,66 @@ describe("npm run release", () => {
     const r = release(["--sign", "x"]);
     expect(r.code).toBe(1);
     expect(r.out).toContain("unknown argument '--sign'");
+  });
+});
+
+describe("signing SHA256SUMS with gpg", () => {
+  const home = join(work, "gnupg-pass");
+  const plainHome = join(work, "gnupg-plain");
+  let key = "";
+  let plainKey = "";
+  const gpgWhy = Bun.which("gpg") && Bun.which("gpgconf") ? undefined : "no gpg/gpgconf";
+  if (gpgWhy) console.log(`skipped: gpg signing: ${gpgWhy}`);
+
+  beforeAll(() => {
+    if (gpgWhy) return;
+    key = throwAwayKey(home, PASSPHRASE);
+    plainKey = throwAwayKey(plainHome, "");
+  });
+
+  /** Signs a one-line SHA256SUMS (gpg's agent restarted first, so no passphrase is cached) with `o.env` over this environment. */
+  function signWith(name: string, o: { passphraseFile?: string; env?: Record<string, string>; plain?: boolean }) {
+    const gnupg = o.plain ? plainHome : home;
+    stopAgent(gnupg);
+    const out = join(work, `pass-${name}`);
+    Bun.spawnSync(["mkdir", "-p", out]);
+    writeFileSync(join(out, "SHA256SUMS"), `${"0".repeat(64)}  xen-guest-agent-linux-x64\n`);
+    const env = { ...process.env, GNUPGHOME: gnupg, ...o.env };
+    const signature = sign(out, { signKey: o.plain ? plainKey : key, signWith: "gpg", passphraseFile: o.passphraseFile }, env);
+    const verified = Bun.spawnSync(["gpg", "--batch", "--verify", "SHA256SUMS.asc", "SHA256SUMS"], { cwd: out, env, stderr: "pipe" }).exitCode;
+    return { signature, verified };
+  }
+
+  test.skipIf(gpgWhy !== undefined)("a key without a passphrase: signs with none given, and the signature verifies", () => {
+    expect(signWith("plain", { plain: true })).toEqual({ signature: "SHA256SUMS.asc", verified: 0 });
+  });
+
+  test.skipIf(gpgWhy !== undefined)("the key really needs its passphrase: a wrong one fails, and the error does not show it", () => {
+    let error = "";
+    try {
+      signWith("wrong", { env: { [PASSPHRASE_ENV]: "not the passphrase" } });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    expect(error).toContain("gpg --batch --yes --pinentry-mode loopback --passphrase-fd 0");
+    expect(error).toContain("Bad passphrase");
+    expect(error).not.toContain("not the passphrase");
+  });
+
+  test.skipIf(gpgWhy !== undefined)(`from ${PASSPHRASE_ENV}: signs, and the signature verifies`, () => {
+    expect(signWith("env", { env: { [PASSPHRASE_ENV]: PASSPHRASE } })).toEqual({ signature: "SHA256SUMS.asc", verified: 0 });
+  });
+
+  test.skipIf(gpgWhy !== undefined)("from --sign-passphrase-file (first line): signs, and the signature verifies", () => {
+    const file = join(work, "passphrase");
+    writeFileSync(file, `${PASSPHRASE}\n`, { mode: 0o600 });
+    expect(signWith("file", { passphraseFile: file })).toEqual({ signature: "SHA256SUMS.asc", verified: 0 });
+  });
+
+  test("a passphrase on the command line is refused", () => {
+    const r = release(["--sign-key", "x", "--sign-passphrase", "secret"]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain(`a passphrase is never taken from the command line (ps shows it); set ${PASSPHRASE_ENV} or use --sign-passphrase-file FILE`);
   });
 });
 

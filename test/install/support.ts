@@ -9,15 +9,20 @@ export const DIST = join(REPO, "dist");
 export const TARGETS = ["linux-x64", "linux-x64-baseline", "linux-arm64", "linux-x64-musl", "linux-arm64-musl"] as const;
 export type Target = (typeof TARGETS)[number];
 
-function newestSource(): number {
+/** The newest modification time of the files under `paths` (relative to the repository). */
+export function newestMtime(paths: string[]): number {
   let newest = 0;
   const walk = (p: string) => {
     const st = statSync(p);
     if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
     else newest = Math.max(newest, st.mtimeMs);
   };
-  for (const p of ["src", "native", "deploy", "package.json", "scripts/build.ts"]) if (existsSync(join(REPO, p))) walk(join(REPO, p));
+  for (const p of paths) if (existsSync(join(REPO, p))) walk(join(REPO, p));
   return newest;
+}
+
+function newestSource(): number {
+  return newestMtime(["src", "native", "deploy", "package.json", "scripts/build.ts"]);
 }
 
 let built: Promise<void> | undefined;
