@@ -206,7 +206,13 @@ export class RequestChannel {
   }
 
   private async scan(type: RequestType): Promise<void> {
-    const found = await this.client.transaction((tx) => type.pending(scoped(tx, this.at)));
+    // Looked at outside a transaction first: almost always there is nothing, and an open
+    // transaction anywhere turns on C xenstored's write rate limit for every guest (writes are
+    // only debited while one is open), so a fleet of agents scanning in transactions after a
+    // migration slowed each other's republish to 200/N writes a second. What is found is read
+    // again in one transaction, so a request is never seen half written.
+    const seen = await type.pending(scoped(this.client, this.at));
+    const found = seen.length === 0 ? seen : await this.client.transaction((tx) => type.pending(scoped(tx, this.at)));
     const slots = new Set(found.map((p) => `${type.name}\0${p.slot}`));
     // A request that is gone may come back with the same content (xenopsd re-writes the static
     // IP setting at every VIF plug): then it is a new request.

@@ -65,10 +65,7 @@ export interface RequestType<R = unknown> {
 }
 
 /** What the channel needs of a xenstore client (XenstoreClient has it). */
-export interface RequestClient {
-  read(path: string): Promise<string>;
-  write(path: string, value: string): Promise<void>;
-  rm(path: string): Promise<void>;
+export interface RequestClient extends XenstoreOps {
   getPerms(path: string): Promise<string[]>;
   watch(path: string, onEvent: (eventPath: string) => void): Promise<{ unwatch(): Promise<void> }>;
   transaction<T>(body: (tx: XenstoreOps) => Promise<T>): Promise<T>;

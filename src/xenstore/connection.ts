@@ -52,6 +52,9 @@ export interface ConnectionOptions {
  */
 const DEFAULT_MAX_IN_FLIGHT = 32;
 
+/** A request behind a slow but answering daemon gives up after this many timeouts in all. */
+export const PROGRESS_CAP = 6;
+
 /**
  * WATCH and UNWATCH are sent alone: only when nothing else is in flight, and nothing else until
  * their reply. On /dev/xen/xenbus the Linux driver handles them synchronously inside write(),
@@ -77,6 +80,8 @@ export class Connection {
   /** A WATCH/UNWATCH is written and unanswered: nothing else may be written (see SENT_ALONE). */
   private aloneInFlight = false;
   private nextReqId = 1;
+  /** When this connection last got a reply to one of its requests (performance.now()). */
+  private lastReplyAt = 0;
   private dead: Error | undefined;
 
   constructor(
@@ -150,20 +155,33 @@ export class Connection {
 
   /**
    * The reply timeout runs from the moment the request is written, not queued: a request waiting
-   * behind others has not been asked yet. A request unanswered for that long means the daemon or
-   * the ring is stuck (or the reply went to another req_id): everything after it would wait
-   * forever, watches included, so the connection is declared lost and the owner reconnects.
+   * behind others has not been asked yet. While the daemon keeps answering this connection's
+   * earlier requests it is alive, only slow: C xenstored's write rate limit (in force whenever any
+   * transaction is open) serves a guest about 200/N writes a second, so the last of 25 pipelined
+   * writes can wait 12 s with the daemon answering all along, and giving up then would only start
+   * the whole republish again. So a request fails when nothing has been answered for the timeout
+   * since it was sent, or after PROGRESS_CAP timeouts in all. Then the daemon or the ring is stuck
+   * (or the reply went to another req_id): everything after it would wait forever, watches
+   * included, so the connection is declared lost and the owner reconnects.
    */
   private startTimer(reqId: number, p: Pending): void {
     const { timeoutMs } = this.opts;
     if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) return;
-    p.timer = setTimeout(() => {
-      const where = p.path === undefined ? "" : ` ${p.path}`;
-      const err = new XenstoreTimeoutError(`${typeName(p.type)}${where}: no reply within ${timeoutMs} ms`);
-      this.settle(reqId)?.reject(err);
-      this.fail(new XenstoreConnectionError(`${this.transport.name}: ${err.message}; reconnecting`, { cause: err }));
-      this.transport.close();
-    }, timeoutMs);
+    const sentAt = performance.now();
+    const arm = (ms: number): void => {
+      p.timer = setTimeout(() => {
+        const now = performance.now();
+        const quiet = now - Math.max(sentAt, this.lastReplyAt);
+        if (quiet < timeoutMs && now - sentAt < PROGRESS_CAP * timeoutMs) return arm(timeoutMs - quiet);
+        const where = p.path === undefined ? "" : ` ${p.path}`;
+        const why = quiet >= timeoutMs ? `no reply within ${timeoutMs} ms` : `no reply within ${PROGRESS_CAP * timeoutMs} ms (others were answered)`;
+        const err = new XenstoreTimeoutError(`${typeName(p.type)}${where}: ${why}`);
+        this.settle(reqId)?.reject(err);
+        this.fail(new XenstoreConnectionError(`${this.transport.name}: ${err.message}; reconnecting`, { cause: err }));
+        this.transport.close();
+      }, ms);
+    };
+    arm(timeoutMs);
   }
 
   private allocateReqId(): number {
@@ -212,6 +230,7 @@ export class Connection {
       this.opts.log.warn(`${this.transport.name}: dropped a ${typeName(msg.type)} reply for unknown req_id ${msg.reqId} (timed out?)`);
       return;
     }
+    this.lastReplyAt = performance.now();
     this.complete(p, msg);
   }
 

@@ -137,6 +137,31 @@ for (const target of targets) {
         expect(await readOr(dom0, `${home}/data/feature-count-test`)).toBeUndefined();
       });
 
+      test("with nothing pending, start and republish open no transaction; a request is read in one", async () => {
+        // While any transaction is open C xenstored debits every guest's writes (its write rate
+        // limit): a fleet of agents scanning in transactions slowed each other's republish.
+        await dom0.rm(`${home}/data/count-test`).catch(() => {}); // what earlier tests left
+        const handled: string[] = [];
+        let transactions = 0;
+        const counted = Object.assign(Object.create(guest) as XenstoreClient, {
+          transaction: ((body: Parameters<XenstoreClient["transaction"]>[0]) => (transactions++, guest.transaction(body))) as XenstoreClient["transaction"],
+        });
+        const ch = new RequestChannel({ client: counted, types: [countingType(handled)], policy: resolvePolicy(undefined), log });
+        await ch.start();
+        ch.republished();
+        await ch.idle();
+        expect(transactions).toBe(0);
+        await dom0.write(`${home}/data/count-test/t`, "tx");
+        await valueAt(dom0, `${home}/data/count-test/t-done`, (x) => x === "tx");
+        await ch.idle();
+        expect(handled).toEqual(["tx"]);
+        // The read and the answer; this test type lists answered requests too, so the answer's own
+        // watch event may cost one more read.
+        expect(transactions).toBeGreaterThanOrEqual(2);
+        await ch.withdraw();
+        await dom0.rm(`${home}/data/count-test`);
+      });
+
       test("withdraw removes the feature keys it wrote", async () => {
         await channel.withdraw();
         for (const k of ["control/feature-ping", "data/feature-ping"]) expect(await readOr(dom0, `${home}/${k}`)).toBeUndefined();

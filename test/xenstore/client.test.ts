@@ -283,6 +283,28 @@ describe("failures", () => {
     expect(values).toHaveLength(20);
   });
 
+  test("a daemon answering slowly but steadily (a write rate limit): 20 pipelined requests over 5 timeouts all complete, the connection stays", async () => {
+    const c = dom0({ timeoutMs: 200 });
+    let lost: Error | undefined;
+    c.onConnectionLost((e) => (lost = e));
+    srv.faults.paceReplies(50);
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => c.write(`/paced/${i}`, "1")));
+    expect(performance.now() - started).toBeGreaterThan(900); // the last reply came ~1 s after it was sent
+    expect(lost).toBeUndefined();
+    srv.faults.paceReplies(0);
+  });
+
+  test("a daemon answering slower than the timeout: the connection is declared lost", async () => {
+    const c = dom0({ timeoutMs: 100 });
+    const lost = new Promise<Error>((resolve) => c.onConnectionLost(resolve));
+    srv.faults.paceReplies(250);
+    const results = await Promise.allSettled([c.read("/x"), c.read("/x"), c.read("/x")]);
+    expect(results.some((r) => r.status === "rejected" && r.reason instanceof XenstoreTimeoutError)).toBe(true);
+    expect((await lost).message).toContain("no reply within 100 ms");
+    srv.faults.paceReplies(0);
+  });
+
   test("delayed replies are waited for", async () => {
     const c = dom0({ timeoutMs: 2000 });
     srv.faults.delayReplies(50);

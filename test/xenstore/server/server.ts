@@ -24,6 +24,8 @@ interface Conn {
   socket: Socket<unknown>;
   parser: ParserState;
   outbox: Uint8Array[];
+  /** paceReplies: when this connection's next reply may go. */
+  nextReplyAt?: number;
 }
 
 export interface TestServerOptions {
@@ -37,6 +39,8 @@ export interface Faults {
   dropConnections(): void;
   /** Send each reply `ms` later. 0 turns it off. */
   delayReplies(ms: number): void;
+  /** Send a connection's replies at most one per `ms` (C xenstored's write rate limit, as a guest sees it). 0 turns it off. */
+  paceReplies(ms: number): void;
   /** Hold the next `n` replies and send them in reverse order. */
   reorderNext(n: number): void;
   /** Never answer the next `n` requests. */
@@ -60,6 +64,7 @@ export class TestXenstored {
   private txCounter = 0;
   private forcedEagain = 0;
   private delayMs = 0;
+  private paceMs = 0;
   private reorder: { left: number; held: Array<[Conn, Uint8Array]> } = { left: 0, held: [] };
   private swallow = 0;
   private rewrite: ((reply: Message) => Uint8Array) | undefined;
@@ -130,6 +135,9 @@ export class TestXenstored {
     },
     delayReplies: (ms) => {
       this.delayMs = ms;
+    },
+    paceReplies: (ms) => {
+      this.paceMs = ms;
     },
     reorderNext: (n) => {
       this.reorder = { left: n, held: [] };
@@ -246,7 +254,12 @@ export class TestXenstored {
       }
       return;
     }
-    if (this.delayMs > 0) setTimeout(() => this.send(conn, bytes), this.delayMs);
+    if (this.paceMs > 0) {
+      const now = performance.now();
+      const at = Math.max(now, conn.nextReplyAt ?? 0);
+      conn.nextReplyAt = at + this.paceMs;
+      setTimeout(() => this.send(conn, bytes), at - now);
+    } else if (this.delayMs > 0) setTimeout(() => this.send(conn, bytes), this.delayMs);
     else this.send(conn, bytes);
   }
 
