@@ -296,10 +296,14 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
       const kids = await Promise.all(["data", "attr"].map(async (dir) => (await dom0.directory(`${base}/${dir}`).catch(() => [] as string[])).map((k) => `${base}/${dir}/${k}`)));
       return kids.flat();
     }));
+    // Each connection takes its guests one after the other, so a guest's requests are not
+    // interleaved with other guests' (they reach the daemon together).
     const evacuation = await evac("evacuation", async () => {
-      await Promise.all(guests.map((g, i) => {
-        const c = dom0Pool[i % dom0Pool.length]!;
-        return Promise.all([...listings[i]!.map((path) => c.rm(path).catch(() => {})), c.write(`/local/domain/${g.domid}/unique-domain-id`, crypto.randomUUID())]);
+      await Promise.all(dom0Pool.map(async (c, k) => {
+        for (let i = k; i < guests.length; i += dom0Pool.length) {
+          const g = guests[i]!;
+          await Promise.all([...listings[i]!.map((path) => c.rm(path).catch(() => {})), c.write(`/local/domain/${g.domid}/unique-domain-id`, crypto.randomUUID())]);
+        }
       }));
     });
     // DHCP renumbering: every guest's first IPv4 address replaced at once.

@@ -24,8 +24,13 @@ import type { PublishTarget } from "./publisher.ts";
  * was already gone, a write sent before the watch existed) must not hide a later foreign change.
  */
 const EXPECTATION_TTL_MS = 10_000;
-/** Suspects arriving within this of the first are checked together (one dom0 removal burst). */
-export const VERIFY_SETTLE_MS = 20;
+/**
+ * Suspects arriving within this of the first are checked together (one dom0 removal burst). Longer
+ * than the triggers' settle (100 ms, lifecycle/supervisor.ts): when a migration's new
+ * unique-domain-id comes with the removals, the republish is already pending when the check would
+ * run, and it alone puts the tree right.
+ */
+export const VERIFY_SETTLE_MS = 150;
 
 export interface ForeignChangeOptions {
   client: WatchingClient;

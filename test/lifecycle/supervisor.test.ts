@@ -398,7 +398,7 @@ describe("changes by others, and what the watches cost at rest", () => {
     const writes: string[] = [];
     h = new Harness({
       uniqueDomainId: "aaaaaaaa-0000-0000-0000-000000000001",
-      supervisor: { settleMs: 100 }, // the production settle: longer than the foreign-change check's
+      supervisor: { settleMs: 300 }, // a trigger settle longer than the foreign-change check's 150 ms
       wrapTarget: (t) => ({ name: t.name, write: (p, v) => (writes.push(p), t.write(p, v)), rm: (p) => t.rm(p) }),
     });
     await h.start();
