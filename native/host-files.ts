@@ -13,7 +13,13 @@
 //   step opened with O_NOFOLLOW. The walk is not proof against a root that is changed while it is
 //   walked; openat2 is.
 //
+// - the xenbus device is the one exception to "regular files only": opened read-write, blocking,
+//   and only if it is the kind of file its path should be.
+//
 // With the root `/` the kernel's own resolution is already "inside the root": plain open().
+//
+// Longer than 300 lines: the resolution (openat2, and the walk where it is missing) and every kind
+// of open that must use it live together, so no host path can be opened around it.
 import { fstatSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { CString, type Pointer } from "bun:ffi";
