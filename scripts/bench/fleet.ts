@@ -347,7 +347,7 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
     for (const c of clients) c.close();
 
     // Rows.
-    const perMin = (ops: { guest: number } | undefined) => (ops ? `${round(ops.guest / cfg.restMinutes, 0)} requests/min` : "requests not counted");
+    const perMin = (ops: Traced) => `${round(ops.guest / cfg.restMinutes, 0)} requests/min`;
     row({
       metric: `${label}, N=${cfg.n}: at rest ${cfg.restMinutes} min, xenstored CPU; guests' requests (memory moving every tick)`,
       value: `${round(agentsRest.cpu, 2)} s CPU; ${perMin(agentsRest.ops)}`,
@@ -356,8 +356,10 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
       ...judge(TARGETS.fleetRestCpuRatio, incumbentRest.cpu > 0 ? agentsRest.cpu / incumbentRest.cpu : undefined),
     });
     for (const e of [evacuation, renumber]) {
-      const reqPerKey = e.ops ? e.ops.modifying / Math.max(1, e.kindOf === "evacuation" ? median(e.keysPerGuestSample) * cfg.n : cfg.n * 2) : undefined;
-      const errs = e.ops ? Object.entries(e.ops.errors).filter(([k]) => k !== "ENOENT").map(([k, v]) => `${k} ${v}`).join(", ") || "none" : "not counted";
+      const evacuating = e.kindOf === "evacuation";
+      const keys = evacuating ? median(e.keysPerGuestSample) * cfg.n : cfg.n * 2;
+      const reqPerKey = e.ops.modifying / Math.max(1, keys);
+      const errs = Object.entries(e.ops.errors).filter(([k]) => k !== "ENOENT").map(([k, v]) => `${k} ${v}`).join(", ") || "none";
       row({
         metric: `${label}, N=${cfg.n}: ${e.kindOf} storm (trigger sent in ${round(e.triggerMs, 0)} ms) → every guest's data/updated`,
         value: `p50 ${round(e.s.p50, 0)} ms, p99 ${round(e.s.p99, 0)} ms, max ${round(e.s.max, 0)} ms${e.missing.length ? `; ${e.missing.length} guests NOT done in 30 s` : ""}; xenstored ${round(e.cpu, 2)} s CPU`,
@@ -365,7 +367,7 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
       });
       row({
         metric: `  ${e.kindOf}: guests' WRITE+RM per key changed; error answers (ENOENT left out)`,
-        value: `${reqPerKey === undefined ? "not counted" : `${e.ops!.modifying} / ${e.kindOf === "evacuation" ? `${median(e.keysPerGuestSample)} keys × ${cfg.n}` : `${cfg.n * 2} keys (1 address removed, 1 added per guest)`} = ${round(reqPerKey, 2)}`}; ${errs}; ${round(e.ops.guest / cfg.n, 0)} requests per guest in all`,
+        value: `${e.ops.modifying} / ${evacuating ? `${median(e.keysPerGuestSample)} keys × ${cfg.n}` : `${keys} keys (1 address removed, 1 added per guest)`} = ${round(reqPerKey, 2)}; ${errs}; ${round(e.ops.guest / cfg.n, 0)} requests per guest in all`,
         ...(e.kindOf === "evacuation" ? judge(TARGETS.fleetRequestsPerKey, reqPerKey) : {}),
       });
     }
