@@ -17,7 +17,8 @@
 // cannot read xenbus. It is loaded only when the threads fail (require() below: the module, and
 // the Worker, are never evaluated otherwise), and CI exercises it: test/xenstore/fd-watch.test.ts
 // runs every watch mode on both backends, compiled-watchers.test.ts runs it in compiled binaries.
-import { watchFdWithThread, threadBackendAvailable } from "./fd-thread.ts";
+import { watchFdWithThread } from "./fd-thread.ts";
+import { threadBackendAvailable } from "./thread-code.ts";
 import { check, cstr, libc, O_CLOEXEC, O_RDONLY, POLLPRI, SystemError } from "./libc.ts";
 
 export { POLLERR, POLLIN, POLLPRI } from "./libc.ts";

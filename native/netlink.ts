@@ -1,6 +1,6 @@
 // The rtnetlink socket: AF_NETLINK / NETLINK_ROUTE, opened, sized, bound and written through libc.
-// Reading is not done here: the collector hands the fd to `readSocket` (socket-reader.ts), which
-// waits in Bun's own epoll with no thread and no timer.
+// Reading is not done here: the collector hands the fd to `readSocket` (socket-reader.ts), whose
+// thread sleeps in poll() with no timer.
 import { check, Errno, libc, SOCK_RAW, SystemError } from "./libc.ts";
 import { openNetlinkSocket } from "./netlink-socket.ts";
 

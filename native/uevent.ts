@@ -1,7 +1,7 @@
 // The kernel's uevent socket: AF_NETLINK / NETLINK_KOBJECT_UEVENT, bound to multicast group 1
 // (the kernel's own events; group 2 is udev's re-broadcast, which is not used). Each datagram is
 // `ACTION@DEVPATH\0KEY=VALUE\0…` (lib/kobject_uevent.c). Reading is not done here: the collector hands
-// the fd to `readSocket` (socket-reader.ts), which waits in Bun's epoll with no thread and no timer.
+// the fd to `readSocket` (socket-reader.ts), whose thread sleeps in poll() with no timer.
 //
 // Only processes with CAP_NET_ADMIN in the socket's network namespace can send to group 1
 // (netlink_sendmsg: NL_CFG_F_NONROOT_SEND is not set for uevents), so what arrives comes from the

@@ -1,5 +1,5 @@
 // A Unix stream socket connected with FFI socket()+connect(), written with FFI write(). Reading
-// is left to native/socket-reader.ts (Bun's epoll on a dup of the fd, no idle wake-ups); Bun's
+// is left to native/socket-reader.ts (a thread asleep in poll(), no idle wake-ups); Bun's
 // own socket layer is avoided because it wakes the process about 3×/s (bun-runtime.md §4).
 import {
   Errno,

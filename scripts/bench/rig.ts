@@ -379,7 +379,7 @@ export interface Proc {
 
 export interface Launcher {
   /**
-   * transport "socket" (default): XENSTORED_PATH = the bridge socket (SocketTransport, no thread).
+   * transport "socket" (default): XENSTORED_PATH = the bridge socket (SocketTransport).
    * "device": XENSTORED_PATH = /dev/xga-bench-xenbus-<pid>, a raw pty relayed to the bridge, so
    * the agent opens a character device and reads it with its xenbus watcher thread, as in a real domU.
    */

@@ -2,7 +2,7 @@
 // Xenstore round trips against the real C xenstored, as a guest (through xsshim-guest's ring
 // bridge, so every request crosses the daemon's ring code like a domU's): sequential (one request
 // at a time) vs pipelined (a window of requests in flight), READ and WRITE, over the socket
-// transport (Bun's epoll) and the device transport (the xenbus watcher thread reading the same socket).
+// transport (native/socket-reader.ts) and the device transport (the xenbus watcher thread reading the same socket).
 //
 //   bun scripts/bench/xenstore.ts [--n 3000] [--depth 32] [--daemon c|ocaml] [--idle-seconds 5] [--json [FILE]]
 //

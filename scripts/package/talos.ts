@@ -27,7 +27,7 @@ export const TALOS_EXTENSION = "xen-guest-agent-ts";
 export const OCI_ARCH: Record<PackageArch, string> = { x86_64: "amd64", aarch64: "arm64" };
 
 /** Where this machine keeps each architecture's C library, and where the loader must be. */
-const LIBC: Record<PackageArch, { from: string; loader: string; libDir: string }> = {
+export const LIBC: Record<PackageArch, { from: string; loader: string; libDir: string }> = {
   // Debian's x86-64 loader looks in /lib/x86_64-linux-gnu without an ld.so.cache.
   x86_64: { from: "/lib/x86_64-linux-gnu", loader: "/lib64/ld-linux-x86-64.so.2", libDir: "/lib/x86_64-linux-gnu" },
   aarch64: { from: "/usr/aarch64-linux-gnu/lib", loader: "/lib/ld-linux-aarch64.so.1", libDir: "/lib" },

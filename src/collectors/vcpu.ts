@@ -15,7 +15,7 @@
 // after a receive-buffer overrun (ENOBUFS) the CPUs that became present since the last known set
 // are treated as added, since their add events may be the ones lost.
 //
-// The uevent socket is read with native/socket-reader.ts (Bun's epoll, no thread, no timer): the
+// The uevent socket is read with native/socket-reader.ts (a thread asleep in poll(), no timer): the
 // collector costs nothing while no device changes.
 import type { VcpuFacts } from "../facts/facts.ts";
 import type { HostRoot } from "./host-root.ts";

@@ -1,5 +1,5 @@
-// xenstored's Unix socket (dom0, or a test daemon): FFI connect, reads through Bun's epoll with
-// native/socket-reader.ts (no thread, no idle wake-up), one FFI write() per message.
+// xenstored's Unix socket (dom0, or a test daemon): FFI connect, reads with native/socket-reader.ts
+// (a thread asleep in poll(), no idle wake-up), one FFI write() per message.
 import { readSocket, type SocketReader } from "../../native/index.ts";
 import { closeFd, connectUnixSocket, writeAll } from "../../native/index.ts";
 import { FdTransport } from "./transport.ts";

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { OCI_ARCH, TALOS_EXTENSION } from "../../scripts/package/talos.ts";
+import { LIBC, OCI_ARCH, TALOS_EXTENSION } from "../../scripts/package/talos.ts";
 import { extensionProblems } from "./talos-conventions.ts";
 import { DIST, REPO, chrootUnavailable, devNull, inChroot, releaseBinary, removeTree, skipped, tempDir } from "./support.ts";
 
@@ -17,20 +17,23 @@ const CONTAINER = `rootfs/usr/local/lib/containers/${TALOS_EXTENSION}`;
 const SPEC = `rootfs/usr/local/etc/containers/${TALOS_EXTENSION}.yaml`;
 const ARCHS = ["x86_64", "aarch64"] as const;
 const readelf = Bun.which("readelf");
+const crossLibc = existsSync(join(LIBC.aarch64.from, "libc.so.6"));
+const runnable = readelf !== null && crossLibc;
 const dirs: string[] = [];
 afterAll(() => dirs.forEach(removeTree));
 
 if (!readelf) skipped("Talos extension", "readelf is not installed (Debian package binutils)");
+else if (!crossLibc) skipped("Talos extension", `no ${LIBC.aarch64.from}/libc.so.6 for the aarch64 tree (Debian package libc6-arm64-cross)`);
 
 beforeAll(async () => {
-  if (!readelf) return;
+  if (!runnable) return;
   await releaseBinary("linux-x64-baseline");
   await releaseBinary("linux-arm64");
   const r = Bun.spawnSync([process.execPath, "scripts/package/talos.ts"], { cwd: REPO, stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`talos.ts failed:\n${r.stderr}`);
 }, 300_000);
 
-describe.skipIf(!readelf)("Talos system extension", () => {
+describe.skipIf(!runnable)("Talos system extension", () => {
   test("manifest: its own name (not siderolabs' xen-guest-agent), version, Talos >= 1.5", () => {
     expect(TALOS_EXTENSION).not.toBe("xen-guest-agent");
     for (const arch of ARCHS) {
