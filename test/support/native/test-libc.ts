@@ -1,7 +1,7 @@
 // libc calls only tests make (entering a network namespace, stepping the clock, socket pairs): kept
 // out of native/libc.ts so the agent's own unsafe surface lists only what the agent calls.
 import { dlopen, FFIType } from "bun:ffi";
-import { AF_UNIX, check, cstr, libc, O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_STREAM } from "../../../native/libc.ts";
+import { AF_UNIX, check, cstr, libc, O_CLOEXEC, O_RDONLY, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_STREAM } from "../../../native/libc.ts";
 
 const { i32, ptr } = FFIType;
 let opened: ReturnType<typeof open> | undefined;
@@ -45,9 +45,9 @@ export function stepClockInPlace(): boolean {
   return testLibc().clock_settime(0, ts) === 0;
 }
 
-/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC): two connected blocking fds. */
-export function socketPair(): [number, number] {
+/** socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC), or SOCK_DGRAM: two connected blocking fds. */
+export function socketPair(type: "stream" | "datagram" = "stream"): [number, number] {
   const fds = new Int32Array(2);
-  check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), "socketpair");
+  check(libc().socketpair(AF_UNIX, (type === "stream" ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0, fds), "socketpair");
   return [fds[0]!, fds[1]!];
 }
