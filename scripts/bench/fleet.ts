@@ -16,7 +16,8 @@
 // DHCP renumbering storm (every guest's addresses change at once).
 // Requests are counted from the C daemon's trace log (-T) and from oxenstored's access log (reads
 // logged too; it does not log a TRANSACTION_START, so a transaction counts one request fewer).
-// FLEET_KEEP_LOGS=DIR copies each daemon's trace or access log there before it is removed.
+// FLEET_KEEP_LOGS=DIR copies each daemon's trace or access log there before it is removed, and
+// each agent's last 200 log lines.
 //
 // Everything started here (namespaces, agents, bridges, daemons, roots) is registered with the
 // run's Cleanup, so it goes however the run ends.
@@ -227,21 +228,6 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
   const logPath = join(xs.dom0SocketPath, "../..", kind === "c" ? "trace.log" : "access.log");
   const mark = () => Bun.file(logPath).size;
   const ops = (from: number) => traced(kind, logPath, from);
-  /**
-   * Until the guests have sent nothing for 1 s (at most 15 s): a storm's requests are all counted
-   * in its own row. A fixed second was too short on oxenstored: about 20 guests' last writes of
-   * the evacuation landed in the renumbering's count.
-   */
-  const guestsQuiet = async (from: number) => {
-    const deadline = Date.now() + 15_000;
-    let [last, stillSince] = [-1, Date.now()];
-    while (Date.now() < deadline) {
-      const n = ops(from).guest;
-      if (n !== last) [last, stillSince] = [n, Date.now()];
-      else if (Date.now() - stillSince >= 1000) return;
-      await Bun.sleep(250);
-    }
-  };
   const pid = daemonPid(xs);
   const dom0 = new XenstoreClient(new SocketTransport(xs.dom0SocketPath));
   // The evacuation's trigger goes out on a few connections side by side.
@@ -292,7 +278,7 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
       await trigger();
       const triggerMs = Number(monotonicNs() - since) / 1e6;
       const done = await updated.after(since, 30_000);
-      await guestsQuiet(m); // a republish writes on after its data/updated (control/feature-*)
+      await Bun.sleep(1000); // writes after the last data/updated
       const s = summary(done.times);
       const counted = ops(m);
       // Keys (nodes) under a guest's data/ and attr/ now: what "requests per key" divides by.
@@ -402,7 +388,11 @@ async function fleetOn(kind: DaemonKind, agentBin: string, cfg: FleetConfig, cle
     }
     dom0.close();
     for (const c of dom0Pool) c.close();
-    if (process.env.FLEET_KEEP_LOGS) Bun.spawnSync(["cp", logPath, join(process.env.FLEET_KEEP_LOGS, `${kind}-N${cfg.n}-${logPath.slice(logPath.lastIndexOf("/") + 1)}`)]);
+    const keep = process.env.FLEET_KEEP_LOGS;
+    if (keep) {
+      Bun.spawnSync(["cp", logPath, join(keep, `${kind}-N${cfg.n}-${logPath.slice(logPath.lastIndexOf("/") + 1)}`)]);
+      for (const g of guests) if (g.agentErr) writeFileSync(join(keep, `${kind}-N${cfg.n}-agent-${g.domid}.log`), g.agentErr.tail.join("\n") + "\n");
+    }
     await xs.stop();
   }
 }
