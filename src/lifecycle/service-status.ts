@@ -1,19 +1,20 @@
 // What systemd hears (sd_notify): READY=1 once, after the first full publish; STATUS= lines;
 // RELOADING=1 and READY=1 around a reload; STOPPING=1; watchdog keep-alives when asked. And the
-// settle timer: a while after each full publish the process gives back what only that work needed.
+// settle timer: a while after heavy work (a full publish, a large one) the process gives back what
+// only that work needed.
 import type { Logger } from "../log/logger.ts";
 import { monotonicUsec, type Notifier } from "../../native/index.ts";
 
-/** How long after a full publish the process settles (afterFullPublish). */
-export const SETTLE_AFTER_FULL_PUBLISH_MS = 5000;
+/** How long after heavy work the process settles (afterHeavyWork). */
+export const SETTLE_AFTER_HEAVY_WORK_MS = 5000;
 
 export interface ServiceStatusOptions {
   notifier?: Notifier;
   /** WATCHDOG_USEC when systemd asked for keep-alives. */
   watchdogUsec?: number;
   log: Logger;
-  /** Runs once no full publish has finished for `settleMs` (src/cli/run.ts: the executable's pages). */
-  afterFullPublish?: () => void;
+  /** Runs once no heavy work has finished for `settleMs` (src/cli/run.ts: the executable's pages). */
+  afterHeavyWork?: () => void;
   settleMs?: number;
 }
 
@@ -42,7 +43,7 @@ export class ServiceStatus {
     if (this.readySent) return void this.opts.notifier?.notify(line);
     this.readySent = true;
     this.opts.notifier?.notify(`READY=1\n${line}`);
-    this.fullPublishDone();
+    this.heavyWorkDone();
   }
 
   reloading(): void {
@@ -50,15 +51,15 @@ export class ServiceStatus {
     this.readySent = false;
   }
 
-  /** A full publish (start-up, republish, reload) finished: settle once things are quiet. */
-  fullPublishDone(): void {
-    const after = this.opts.afterFullPublish;
+  /** A full publish (start-up, republish, reload) or a large one finished: settle once things are quiet. */
+  heavyWorkDone(): void {
+    const after = this.opts.afterHeavyWork;
     if (!after || this.stopped) return;
     clearTimeout(this.settleTimer);
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       if (!this.stopped) after();
-    }, this.opts.settleMs ?? SETTLE_AFTER_FULL_PUBLISH_MS);
+    }, this.opts.settleMs ?? SETTLE_AFTER_HEAVY_WORK_MS);
   }
 
   stopping(): void {

@@ -44,6 +44,14 @@ export interface ClockJumpSource {
   (onJump: () => void, onError: (message: string) => void): { close(): void };
 }
 
+/**
+ * A publish this large (an address storm's batch, a quota-sized burst) ran code and touched
+ * executable pages that a quiet agent does not need, like a full publish: settle after it too.
+ * Small publishes (a single address, a memory tick) never do, so steady churn does not page out
+ * what it keeps using.
+ */
+export const LARGE_PUBLISH = 100;
+
 export interface SupervisorOptions {
   loaded: LoadedConfig;
   /** Reads the configuration again for SIGHUP. Throws UsageError naming the key and line. */
@@ -57,10 +65,15 @@ export interface SupervisorOptions {
   watchdogUsec?: number;
   /** Wall-clock jump detection (native/timerfd.ts); none in tests that don't want a watcher thread. */
   clockJumps?: ClockJumpSource;
-  /** Runs a while after each full publish, once the burst of work is over (src/cli/run.ts). */
-  afterFullPublish?: () => void;
-  /** Default SETTLE_AFTER_FULL_PUBLISH_MS. */
-  settleAfterFullPublishMs?: number;
+  /**
+   * Runs a while after heavy work (a full publish, or a publish of at least LARGE_PUBLISH changes:
+   * a netlink storm's batches), once it is over (src/cli/run.ts).
+   */
+  afterHeavyWork?: () => void;
+  /** Default SETTLE_AFTER_HEAVY_WORK_MS. */
+  settleAfterHeavyWorkMs?: number;
+  /** Changes in one publish that make it heavy work (default LARGE_PUBLISH). */
+  largePublish?: number;
   /** Host requests (src/requests/hook.ts): served on each xenstore link; none when absent (tests). */
   requests?: RequestsHook;
   /** How long triggers may keep arriving before the one republish (default 100 ms). */
@@ -124,8 +137,8 @@ export class Supervisor {
       notifier: opts.notifier,
       watchdogUsec: opts.watchdogUsec,
       log: this.log,
-      afterFullPublish: opts.afterFullPublish,
-      settleMs: opts.settleAfterFullPublishMs,
+      afterHeavyWork: opts.afterHeavyWork,
+      settleMs: opts.settleAfterHeavyWorkMs,
     });
     this.keeper = new LinkKeeper({
       connect: opts.connect,
@@ -344,6 +357,7 @@ export class Supervisor {
   private published(sources: FactSources, result: PublishResult): void {
     if (this.sources !== sources) return;
     this.service.published(sources.pipeline.written().size, sources.pipeline.targetName);
+    if (result.writes + result.removals >= (this.opts.largePublish ?? LARGE_PUBLISH)) this.service.heavyWorkDone();
     this.events.published?.(result);
   }
 
@@ -363,7 +377,7 @@ export class Supervisor {
     sources.resync();
     void sources.pipeline.idle().then(() => {
       this.opts.requests?.republished(); // host requests: advertise again, handle what came meanwhile
-      this.service.fullPublishDone();
+      this.service.heavyWorkDone();
       this.events.republished?.(reasons);
     });
   }
@@ -408,7 +422,7 @@ export class Supervisor {
     // The new pipeline starts from what the tree holds: what it no longer publishes is removed.
     await this.startSources();
     this.service.published(this.sources?.pipeline.written().size ?? 0, this.target.name);
-    this.service.fullPublishDone();
+    this.service.heavyWorkDone();
     this.events.reloaded?.(true);
     return true;
   }

@@ -22,12 +22,12 @@ describe("start", () => {
     expect(h.errors()).toEqual([]);
   });
 
-  test("afterFullPublish runs the settle time after the first publish, and again after a republish", async () => {
+  test("afterHeavyWork runs the settle time after the first publish, and again after a republish", async () => {
     let ran = 0;
     let next: () => void = () => {};
     const run = () => new Promise<void>((r) => (next = r));
     let first = run();
-    h = new Harness({ supervisor: { settleAfterFullPublishMs: 50, afterFullPublish: () => (ran++, next()) } });
+    h = new Harness({ supervisor: { settleAfterHeavyWorkMs: 50, afterHeavyWork: () => (ran++, next()) } });
     const started = performance.now();
     await h.start();
     await h.converged();
@@ -45,9 +45,28 @@ describe("start", () => {
     expect(ran).toBe(2);
   });
 
-  test("afterFullPublish does not run once the agent is stopping", async () => {
+  test("afterHeavyWork also runs after a large publish (a storm's batch), never after a small one", async () => {
+    for (const [largePublish, expected] of [[5, 2], [1000, 1]] as const) {
+      let ran = 0;
+      let next: () => void = () => {};
+      let settled = new Promise<void>((r) => (next = r));
+      h = new Harness({ supervisor: { settleAfterHeavyWorkMs: 50, largePublish, afterHeavyWork: () => (ran++, next()) } });
+      await h.start();
+      await h.converged();
+      await settled; // the first publish
+      settled = new Promise<void>((r) => (next = r));
+      h.wipeGuestKeys({ byDom0: true }); // written back in one publish of every key: more than 5, fewer than 1000
+      await h.converged();
+      if (expected === 2) await settled;
+      else await Bun.sleep(100); // twice the settle time: a run would have happened by now
+      expect(ran).toBe(expected);
+      await h.stop();
+    }
+  });
+
+  test("afterHeavyWork does not run once the agent is stopping", async () => {
     let ran = 0;
-    h = new Harness({ supervisor: { settleAfterFullPublishMs: 50, afterFullPublish: () => void ran++ } });
+    h = new Harness({ supervisor: { settleAfterHeavyWorkMs: 50, afterHeavyWork: () => void ran++ } });
     await h.start();
     await h.converged();
     await h.sup.stop();

@@ -1,14 +1,14 @@
 // memory: RSS / RssAnon at rest, agent and baseline side by side, repeated, over the socket and
 // the device transport.
 import { monotonicNs } from "../../../native/monotonic.ts";
-import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../../src/lifecycle/service-status.ts";
+import { SETTLE_AFTER_HEAVY_WORK_MS } from "../../../src/lifecycle/service-status.ts";
 import { median, round, type Memory } from "../lib.ts";
 import { ptyRelayUnavailable } from "../rig.ts";
 import { mib, ms, rowsOf, startAgent, type Context, type Outcome, type Rig, type Scope } from "../scenario.ts";
 import { judge, TARGETS } from "../targets.ts";
 
 /** The agent gives back its start-up pages this long after the first publish (src/cli/run.ts). */
-const STARTUP_SETTLE_S = SETTLE_AFTER_FULL_PUBLISH_MS / 1000;
+const STARTUP_SETTLE_S = SETTLE_AFTER_HEAVY_WORK_MS / 1000;
 const MEMORY_INTERVAL_S = 5;
 
 interface MemoryRun {

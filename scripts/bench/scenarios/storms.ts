@@ -10,7 +10,7 @@
 // published tree equals the kernel's again. A missed target is printed as missed; the split into
 // anonymous and file pages and the log lines are the first clues to where the memory went.
 import { readFileSync, writeFileSync } from "node:fs";
-import { SETTLE_AFTER_FULL_PUBLISH_MS } from "../../../src/lifecycle/service-status.ts";
+import { SETTLE_AFTER_HEAVY_WORK_MS } from "../../../src/lifecycle/service-status.ts";
 import { round, type Memory } from "../lib.ts";
 import { difference, VIFS, type Proc } from "../rig.ts";
 import { mib, rowsOf, startAgent, type Context, type Outcome, type Rig } from "../scenario.ts";
@@ -69,7 +69,7 @@ export default async function storms({ cfg, rig, scope }: Context): Promise<Outc
   const { agent } = await startAgent(rig, scope, { gcTimer: false, memoryInterval: 60, cold: true });
   let logLines = 0;
   agent.err.onLine(() => logLines++);
-  await Promise.race([Bun.sleep(SETTLE_AFTER_FULL_PUBLISH_MS + 1000), agent.died, b.died]);
+  await Promise.race([Bun.sleep(SETTLE_AFTER_HEAVY_WORK_MS + 1000), agent.died, b.died]);
   const atRest = { agent: agent.memory(), baseline: b.memory() };
 
   const storm = async (name: string, what: string, send: () => Promise<void>): Promise<StormResult> => {
