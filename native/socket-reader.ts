@@ -20,7 +20,7 @@
 // A chunk is what one recv() returned: a datagram, or part of a stream; callers frame it themselves.
 import { JSCallback, FFIType } from "bun:ffi";
 import { addressOf, check, EFD_CLOEXEC, EFD_NONBLOCK, errno, errnoName, eventfdAdd, libc, MSG_DONTWAIT, POLLNVAL, pthreads, cstr } from "./libc.ts";
-import { threadCode } from "./thread-code.ts";
+import { threadBackendAvailable, threadCode } from "./thread-code.ts";
 
 export interface SocketReaderHandlers {
   data(chunk: Uint8Array): void;
@@ -41,14 +41,12 @@ const READS_PER_WAKE = 16;
 const EINTR = 4, EAGAIN = 11;
 
 export function readSocket(fd: number, on: SocketReaderHandlers): SocketReader {
-  let entry: bigint;
   try {
-    entry = threadCode().signalEntry;
-    pthreads();
+    threadBackendAvailable();
   } catch {
     return readWithBunStream(fd, on);
   }
-  return readWithPollThread(fd, on, entry);
+  return readWithPollThread(fd, on, threadCode().signalEntry);
 }
 
 export interface SignalledSocketReader extends SocketReader {
@@ -65,14 +63,15 @@ export interface SignalledSocketReader extends SocketReader {
  */
 export function readSocketWhenSignalled(fd: number, on: SocketReaderHandlers): SignalledSocketReader {
   const reads = recvLoop(fd, on);
-  let scheduled = false;
+  /** A drain is queued: the writer signals only when it writes again, so what is left is ours to read. */
+  let queued = false;
   const drain = () => {
-    scheduled = false;
-    // The writer signals only when it writes again: what is left now must be read on our own.
-    if (reads.drain() === "more" && !scheduled) {
-      scheduled = true;
-      setImmediate(drain);
-    }
+    if (reads.drain() !== "more" || queued) return;
+    queued = true;
+    setImmediate(() => {
+      queued = false;
+      drain();
+    });
   };
   const callback = threadCallback((n) => {
     if (n < 0) releaseCallback(callback);

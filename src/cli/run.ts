@@ -34,11 +34,11 @@ const logHold = new LogHold();
 const makeLogger = (config: AgentConfig) => createLogger({ level: config.loglevel, stderr: config.stderr, hold: logHold }).logger;
 
 /**
- * Once start-up (or a full republish after a resume, migration or reload, or a large publish such as
- * an address storm's) is over, the executable's pages that only that work touched go back to the kernel (native/executable-pages.ts): at rest the
- * agent holds about 60 % of the RSS it had right after its first publish (docs/performance.md). No
- * forced garbage collection here: it saved half a megabyte at rest, but JSC then kept growing its
- * heap for minutes under address churn.
+ * Once start-up (or a full republish after a resume, migration or reload, or a large publish such
+ * as an address storm's) is over, the executable's pages that only that work touched go back to
+ * the kernel (native/executable-pages.ts): at rest the agent holds about 60 % of the RSS it had
+ * right after its first publish (docs/performance.md). No forced garbage collection here: it saved
+ * half a megabyte at rest, but JSC then kept growing its heap for minutes under address churn.
  */
 function settle(log: Logger): void {
   const before = process.memoryUsage.rss();

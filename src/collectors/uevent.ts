@@ -6,8 +6,8 @@
 //
 // a header `<action>@<devpath>` then `KEY=VALUE` fields, each NUL-terminated
 // (Documentation/ABI/testing/sysfs-uevent). The socket reader hands one datagram per chunk, but
-// its fallback (Bun.file(fd).stream()) may hand several over in one chunk with nothing between them, so messages are framed by their
-// headers: a field starting `<lower-case action>@/` begins a new event, `KEY=` fields belong to
+// its fallback (Bun.file(fd).stream()) may hand several over in one chunk with nothing between
+// them, so messages are framed by their headers: a field starting `<lower-case action>@/` begins a new event, `KEY=` fields belong to
 // the current one. udev's re-broadcasts (group 2, `libudev\0` + a binary header) are not
 // subscribed to; should one arrive its bytes are skipped up to the next header.
 //
